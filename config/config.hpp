@@ -1,0 +1,122 @@
+// hubgate's configuration as typed values, after load_config() has checked every key.
+// Included widely: keep it free of toml11 (only config_loader.cpp sees TOML).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/model/connection_string.hpp"
+
+namespace hubgate::config {
+
+enum class Protocol { mqtt, mqtts, coap, coaps };
+enum class ListenerAuth { sas, none, psk };
+enum class UpstreamProfile { azure_iot_hub, mqtt };
+enum class OnFull { drop_oldest, reject_new };
+enum class Durability { power, process };
+
+struct Endpoint {
+    std::string host;  // literal address or name, e.g. "0.0.0.0", "::1", "localhost"
+    std::uint16_t port = 0;
+    std::string to_string() const;  // "host:port" ("[v6]:port" for IPv6 literals)
+};
+
+struct Listener {
+    Protocol protocol = Protocol::mqtt;
+    Endpoint bind;
+    ListenerAuth auth = ListenerAuth::sas;
+    std::string module_id;
+    std::string tls_cert;  // mqtts; absolute after load (resolved against data_dir)
+    std::string tls_key;
+    int line = 0;          // where the [[listener]] table starts, for messages
+};
+
+struct Gateway {
+    std::string id = "gw-01";
+    std::string data_dir = "/var/lib/hubgate";
+    std::string log_level = "info";  // trace|debug|info|warn|error
+};
+
+struct Upstream {
+    UpstreamProfile profile = UpstreamProfile::azure_iot_hub;
+    std::optional<ConnectionString> connection_string;  // azure-iot-hub
+    std::string url;        // mqtt profile: tcp://host:port or ssl://host:port
+    std::string client_id;  // mqtt profile: defaults to gateway.id
+    std::string username;
+    std::string password;
+    std::string ca_file;    // optional; system trust store otherwise
+    bool batch = true;
+    std::uint32_t max_batch_bytes = 262144;
+    std::uint32_t max_batch_delay_ms = 50;
+
+    // `{gw}` in upstream topics: connection string DeviceId or gateway.id (mqtt profile).
+    std::string gateway_device_id;
+};
+
+struct Store {
+    std::string path = "hubgate.db";  // absolute after load (resolved against data_dir)
+    std::uint64_t max_bytes = 1073741824;
+    std::uint64_t max_messages = 10000000;
+    std::uint64_t ttl_seconds = 604800;
+    OnFull on_full = OnFull::drop_oldest;
+    Durability durability = Durability::power;
+};
+
+struct C2d {
+    std::uint32_t queue_depth = 50;
+    std::uint32_t max_delivery_count = 10;
+    std::uint64_t default_ttl_seconds = 3600;
+    std::uint32_t lock_timeout_seconds = 60;
+    std::uint32_t feedback_max_records = 64;
+    std::uint32_t feedback_max_delay_ms = 15000;
+};
+
+struct Metrics {
+    Endpoint bind{"127.0.0.1", 9464};
+};
+
+struct Device {
+    std::string id;
+    std::string key;  // base64
+    std::string module_id;
+    int line = 0;
+};
+
+struct Config {
+    std::string file;  // the path it was loaded from
+    Gateway gateway;
+    std::vector<Listener> listeners;
+    Upstream upstream;
+    Store store;
+    C2d c2d;
+    Metrics metrics;
+    std::vector<Device> devices;
+
+    // One line for logs and check-config: "2 listeners, 3 devices, upstream mqtt tcp://..., store ..."
+    std::string summary() const;
+};
+
+// A refusal pointing at the file: rendered "FILE:LINE: what" (LINE omitted when unknown, i.e. 0).
+struct ConfigError {
+    std::string file;
+    int line = 0;
+    std::string what;
+    std::string to_string() const;
+};
+
+struct LoadResult {
+    std::optional<Config> config;
+    std::vector<ConfigError> errors;  // all problems found, in file order; empty iff config is set
+};
+
+// Reads, parses and validates. Never throws.
+LoadResult load_config(const std::string& path);
+
+const char* to_string(Protocol) noexcept;
+const char* to_string(ListenerAuth) noexcept;
+const char* to_string(OnFull) noexcept;
+const char* to_string(Durability) noexcept;
+
+}  // namespace hubgate::config

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 (bookworm) packages hubgate needs to build, test and run its demo.
+# Idempotent: packages already present are skipped by apt. Run as root.
+set -euo pipefail
+
+PKGS=(
+  # toolchain
+  cmake g++ ninja-build pkg-config ccache
+  # libraries (DESIGN.md "Dependencies")
+  libboost-dev libsqlite3-dev libspdlog-dev doctest-dev libtoml11-dev nlohmann-json3-dev
+  libssl-dev libsystemd-dev libcli11-dev libpaho-mqttpp-dev libpaho-mqtt-dev libcoap3-dev
+  # real peers for tests and the demo
+  mosquitto mosquitto-clients libcoap3-bin curl python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all packages present"
+fi
+
+# The Debian mosquitto package starts a broker on :1883 at install; tests start their own brokers
+# on free ports, so the system one is stopped to keep the machine quiet (ignored where no systemd).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
