@@ -1,0 +1,119 @@
+#include <utility>  // before Asio: Boost 1.74 + g++ 12 need std::exchange declared
+
+#include "gateway/app/app.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+
+#include "gateway/app/version.hpp"
+#include "gateway/metrics/http_server.hpp"
+#include "gateway/metrics/registry.hpp"
+#include "store/store.hpp"
+
+namespace hubgate::app {
+
+namespace asio = boost::asio;
+
+struct App::Impl {
+    explicit Impl(config::Config c) : cfg(std::move(c)) {}
+
+    int run();
+    void wait_for_signals();
+    void reload();
+    void shutdown();
+
+    config::Config cfg;
+    metrics::Registry registry;
+    asio::io_context io{1};
+    std::unique_ptr<store::Store> store;
+    std::unique_ptr<metrics::HttpServer> http;
+    std::unique_ptr<asio::signal_set> signals;
+    bool stopping = false;
+};
+
+App::App(config::Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+App::~App() = default;
+int App::run() { return impl_->run(); }
+
+int App::Impl::run() {
+    spdlog::info("hubgate {} starting: {}", kVersion, cfg.summary());
+    registry.gauge("hubgate_build_info", "hubgate version (value is always 1)", {{"version", kVersion}}).set(1);
+
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.gateway.data_dir, ec);
+    if (ec) {
+        spdlog::error("cannot create data_dir {}: {}", cfg.gateway.data_dir, ec.message());
+        return 1;
+    }
+
+    store::Options store_opts;
+    store_opts.limits = cfg.store;
+    auto opened = store::Store::open(std::move(store_opts), registry);
+    if (!opened) {
+        spdlog::error("cannot open store {}: {}", cfg.store.path, opened.error());
+        return 1;
+    }
+    store = std::move(opened.value());
+
+    http = std::make_unique<metrics::HttpServer>(io, registry);
+    if (auto err = http->listen(cfg.metrics.bind.host, cfg.metrics.bind.port)) {
+        spdlog::error("{}", err->reason);
+        store->close();
+        return 1;
+    }
+    spdlog::info("metrics: serving /metrics and /healthz on {}", cfg.metrics.bind.to_string());
+
+    wait_for_signals();
+    sd_notify(0, "READY=1");
+    spdlog::info("ready");
+    io.run();
+    return 0;
+}
+
+void App::Impl::wait_for_signals() {
+    if (!signals) {
+        signals = std::make_unique<asio::signal_set>(io, SIGINT, SIGTERM, SIGHUP);
+    }
+    signals->async_wait([this](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+            reload();
+            wait_for_signals();
+            return;
+        }
+        spdlog::info("received {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        shutdown();
+    });
+}
+
+void App::Impl::reload() {
+    // Devices and rules are what SIGHUP reloads (DESIGN.md); listeners, store and upstream keep
+    // their settings until a restart. A broken file changes nothing.
+    auto loaded = config::load_config(cfg.file);
+    if (!loaded.config) {
+        for (const auto& e : loaded.errors) spdlog::error("reload refused: {}", e.to_string());
+        return;
+    }
+    cfg.devices = std::move(loaded.config->devices);
+    spdlog::info("reloaded {}: {} static devices", cfg.file, cfg.devices.size());
+}
+
+void App::Impl::shutdown() {
+    if (stopping) return;
+    stopping = true;
+    sd_notify(0, "STOPPING=1");
+    // Order matters: stop taking new work, then let the store finish its commit in flight.
+    if (http) http->stop();
+    if (signals) signals->cancel();
+    if (store) store->close();
+    const auto st = store ? store->stats() : store::Stats{};
+    spdlog::info("stopped: {} messages ({} bytes) stored for relay", st.messages, st.bytes);
+    io.stop();
+}
+
+}  // namespace hubgate::app

@@ -1,0 +1,97 @@
+#include <utility>  // before Asio: Boost 1.74 + g++ 12 need std::exchange declared
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "gateway/app/commands.hpp"
+
+namespace hubgate::app {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// Scrapes the running gateway's own /metrics: one source of truth for `status` and for Prometheus.
+std::optional<std::string> fetch_metrics(const config::Endpoint& ep, std::string& error) {
+    try {
+        asio::io_context io;
+        asio::ip::tcp::resolver resolver(io);
+        beast::tcp_stream stream(io);
+        stream.expires_after(std::chrono::seconds(5));
+        stream.connect(resolver.resolve(ep.host, std::to_string(ep.port)));
+        http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
+        req.set(http::field::host, ep.host);
+        http::write(stream, req);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        http::read(stream, buffer, res);
+        if (res.result() != http::status::ok) {
+            error = "metrics endpoint answered " + std::to_string(res.result_int());
+            return std::nullopt;
+        }
+        return std::move(res.body());
+    } catch (const std::exception& e) {
+        error = e.what();
+        return std::nullopt;
+    }
+}
+
+// "name{labels} value" lines -> map; label sets are kept in the key.
+std::map<std::string, double> parse_prometheus(const std::string& text) {
+    std::map<std::string, double> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        const auto sp = line.rfind(' ');
+        if (sp == std::string::npos) continue;
+        out[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
+    }
+    return out;
+}
+
+std::string human_age(double seconds) {
+    char buf[64];
+    if (seconds < 120) std::snprintf(buf, sizeof buf, "%.0f s", seconds);
+    else if (seconds < 7200) std::snprintf(buf, sizeof buf, "%.1f min", seconds / 60);
+    else std::snprintf(buf, sizeof buf, "%.1f h", seconds / 3600);
+    return buf;
+}
+
+}  // namespace
+
+int cmd_status(const std::string& config_path) {
+    const auto loaded = config::load_config(config_path);
+    if (!loaded.config) {
+        for (const auto& e : loaded.errors) std::cerr << e.to_string() << '\n';
+        return kExitBadConfig;
+    }
+    const auto& ep = loaded.config->metrics.bind;
+    std::string error;
+    const auto text = fetch_metrics(ep, error);
+    if (!text) {
+        std::cerr << "hubgate is not running or not reachable at " << ep.to_string() << " (" << error << ")\n";
+        return kExitNotRunning;
+    }
+    const auto m = parse_prometheus(*text);
+    auto get = [&](const std::string& k) { auto it = m.find(k); return it == m.end() ? 0.0 : it->second; };
+    std::cout << "gateway:    " << loaded.config->gateway.id << " (metrics at " << ep.to_string() << ")\n";
+    std::cout << "queue:      " << static_cast<std::uint64_t>(get("hubgate_store_messages")) << " messages, "
+              << static_cast<std::uint64_t>(get("hubgate_store_bytes")) << " bytes, oldest "
+              << human_age(get("hubgate_store_oldest_age_seconds")) << "\n";
+    std::cout << "dropped:    ttl " << get("hubgate_store_dropped_total{reason=\"ttl\"}") << ", overflow "
+              << get("hubgate_store_dropped_total{reason=\"overflow\"}") << "\n";
+    return kExitOk;
+}
+
+}  // namespace hubgate::app

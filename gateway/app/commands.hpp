@@ -1,0 +1,18 @@
+// The `hubgate` subcommands. main.cpp parses the command line (CLI11) and calls one of these;
+// each returns the process exit code.
+#pragma once
+
+#include <string>
+
+namespace hubgate::app {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadConfig = 2;
+inline constexpr int kExitNotRunning = 3;
+
+int cmd_run(const std::string& config_path);
+int cmd_check_config(const std::string& config_path);
+int cmd_status(const std::string& config_path);
+
+}  // namespace hubgate::app

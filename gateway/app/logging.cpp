@@ -1,0 +1,16 @@
+#include "gateway/app/logging.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace hubgate::app {
+
+void setup_logging(const std::string& level) {
+    auto logger = spdlog::stderr_logger_mt("hubgate");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    logger->set_level(spdlog::level::from_str(level));
+    logger->flush_on(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace hubgate::app
