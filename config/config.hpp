@@ -30,6 +30,9 @@ struct Listener {
     std::string module_id;
     std::string tls_cert;  // mqtts; absolute after load (resolved against data_dir)
     std::string tls_key;
+    // A connection that sends no CONNECT (mqtt) within this time is closed, so idle or half-open
+    // sockets cannot pile up.
+    std::uint32_t connect_timeout_seconds = 10;
     int line = 0;          // where the [[listener]] table starts, for messages
 };
 
