@@ -1,0 +1,78 @@
+#include "store/schema.hpp"
+
+#include <array>
+
+#include "store/sqlite_util.hpp"
+
+namespace hubgate::store::schema {
+namespace {
+
+// v1: the D2C outbox, one row per message, and a one-row meta table that every write transaction
+// updates so that open() learns count, bytes and the last seq without scanning the outbox.
+// seq is assigned by the writer from meta.last_seq, so it never goes back even after the outbox was
+// emptied (a plain rowid would restart at 1 and confuse a reader's "after seq" position).
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE outbox (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE meta (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  messages  INTEGER NOT NULL,
+  bytes     INTEGER NOT NULL,
+  last_seq  INTEGER NOT NULL
+);
+INSERT INTO meta (id, messages, bytes, last_seq) VALUES (1, 0, 0, 0);
+)sql";
+
+constexpr std::array<std::string_view, 1> kSteps{kV1};
+
+}  // namespace
+
+std::span<const std::string_view> steps() noexcept { return kSteps; }
+
+Result<int> migrate(sqlite3* db, std::span<const std::string_view> migration_steps, const std::string& path) {
+    const int target = static_cast<int>(migration_steps.size());
+    auto version = detail::query_int(db, "PRAGMA user_version");
+    if (!version) return Error{"cannot read schema version of " + path + ": " + version.error()};
+    const int found = static_cast<int>(*version);
+    if (found > target)
+        return Error{"store " + path + " has schema version " + std::to_string(found) +
+                     ", newer than this hubgate understands (" + std::to_string(target) +
+                     "); run a newer hubgate or point [store] path elsewhere"};
+    if (found == target) return found;
+
+    if (found == 0) {
+        auto tables = detail::query_int(db, "SELECT count(*) FROM sqlite_schema");
+        if (!tables) return Error{"cannot read " + path + ": " + tables.error()};
+        if (*tables != 0)
+            return Error{"file " + path + " holds tables but no hubgate schema version; not a hubgate store"};
+        // Only possible before the first table exists; later it would need a full VACUUM.
+        if (auto e = detail::exec(db, "PRAGMA auto_vacuum = INCREMENTAL"))
+            return Error{"cannot set auto_vacuum on " + path + ": " + e->reason};
+    }
+
+    if (auto e = detail::exec(db, "BEGIN IMMEDIATE"))
+        return Error{"cannot migrate " + path + ": " + e->reason};
+    for (int v = found; v < target; ++v) {
+        const std::string sql(migration_steps[static_cast<std::size_t>(v)]);
+        if (auto e = detail::exec(db, sql.c_str())) {
+            detail::exec(db, "ROLLBACK");
+            return Error{"migration of " + path + " to schema version " + std::to_string(v + 1) +
+                         " failed: " + e->reason};
+        }
+    }
+    const std::string set_version = "PRAGMA user_version = " + std::to_string(target);
+    if (auto e = detail::exec(db, set_version.c_str()); e || detail::exec(db, "COMMIT")) {
+        detail::exec(db, "ROLLBACK");
+        return Error{"cannot commit migration of " + path + ": " + detail::errmsg(db)};
+    }
+    return found;
+}
+
+}  // namespace hubgate::store::schema

@@ -1,0 +1,667 @@
+// The writer: one thread owns the writer connection and turns everything queued since the last
+// commit (appends and removes) into one transaction. Counters live in memory and in the meta row.
+#include "store/store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "store/record_codec.hpp"
+#include "store/schema.hpp"
+#include "store/sqlite_util.hpp"
+
+namespace hubgate::store {
+
+using detail::StmtPtr;
+
+namespace {
+
+std::int64_t system_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Read by stats() and the scrape-time gauges from any thread; written by the writer after commits.
+// Shared with the gauges so a scrape after the store is gone reads stale numbers, not freed memory.
+struct Counts {
+    std::atomic<std::uint64_t> messages{0};
+    std::atomic<std::uint64_t> bytes{0};
+    std::atomic<std::int64_t> oldest_enqueued_ms{0};
+    std::atomic<std::int64_t> last_seq{0};
+};
+
+struct AppendRequest {
+    std::vector<HubMessage> messages;
+    AppendCallback done;
+};
+struct RemoveRequest {
+    std::vector<SeqRange> ranges;
+    std::function<void()> done;
+};
+
+struct WorkQueue {
+    std::vector<AppendRequest> appends;
+    std::vector<RemoveRequest> removes;
+    std::vector<std::promise<void>> flushes;
+    std::vector<std::promise<void>> maintains;
+
+    bool empty() const noexcept {
+        return appends.empty() && removes.empty() && flushes.empty() && maintains.empty();
+    }
+    void clear() noexcept {  // keeps the vectors' capacity for the next group
+        appends.clear();
+        removes.clear();
+        flushes.clear();
+        maintains.clear();
+    }
+};
+
+// In-memory state of one transaction; published to Counts only after COMMIT succeeds.
+struct TxState {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;
+    std::int64_t last_seq = 0;
+    std::uint64_t inserted = 0;
+    std::uint64_t removed = 0;         // acknowledged and deleted
+    std::uint64_t dropped_overflow = 0;
+    std::uint64_t rejected_full = 0;
+    bool deleted_any = false;
+};
+
+template <class F>
+void run_callback(const char* what, F&& f) {
+    // A throwing callback must not take the writer thread (and every later commit) down with it.
+    try {
+        f();
+    } catch (const std::exception& e) {
+        spdlog::error("store: {} callback threw: {}", what, e.what());
+    } catch (...) {
+        spdlog::error("store: {} callback threw", what);
+    }
+}
+
+}  // namespace
+
+struct Store::Impl {
+    Options options;
+    std::string path;
+    detail::DbPtr db;
+
+    StmtPtr insert_stmt, delete_range_stmt, drop_oldest_stmt, update_meta_stmt, oldest_stmt,
+        expired_head_stmt, delete_upto_stmt;
+
+    std::shared_ptr<Counts> counts = std::make_shared<Counts>();
+
+    metrics::Counter* appended_total = nullptr;
+    metrics::Counter* removed_total = nullptr;
+    metrics::Counter* commits_total = nullptr;
+    metrics::Counter* dropped_ttl = nullptr;
+    metrics::Counter* dropped_overflow = nullptr;
+    metrics::Counter* rejected_full = nullptr;
+    metrics::Counter* rejected_disk_full = nullptr;
+    metrics::Counter* commit_errors = nullptr;
+
+    std::mutex mu;
+    std::condition_variable cv;
+    WorkQueue queue;
+    bool stopping = false;
+    bool closed = false;  // guarded by mu; appends after close are refused at once
+    std::function<void(std::int64_t)> commit_listener;  // guarded by mu (copied per commit)
+
+    std::thread writer;
+    std::mutex close_mu;
+
+    // Writer-thread state.
+    std::string props_buf;  // reused for every row's encoded properties
+    bool disk_full_logged = false;
+    bool vacuum_check = true;  // deleted rows since the last freelist check
+    std::chrono::steady_clock::time_point next_sweep;
+
+    // ---- opening -------------------------------------------------------------------------------
+
+    Status open_db() {
+        auto d = detail::open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+        if (!d) return Error{d.error()};
+        db = std::move(d).value();
+        auto before = schema::migrate(db.get(), schema::steps(), path);
+        if (!before) return Error{before.error()};
+        if (*before != schema_version())
+            spdlog::info("store: migrated {} from schema version {} to {}", path, *before, schema_version());
+
+        {
+            auto mode = detail::prepare(db.get(), "PRAGMA journal_mode = WAL");
+            if (!mode) return Error{"store " + path + ": " + mode.error()};
+            const bool wal = sqlite3_step(mode->get()) == SQLITE_ROW &&
+                             std::string_view(detail::column_bytes(mode->get(), 0)) == "wal";
+            if (!wal) return Error{"cannot put store " + path + " in WAL mode: " + detail::errmsg(db.get())};
+        }
+        // power: the WAL is synced on every commit, so a commit survives a power cut.
+        // process: synced only at checkpoints; a commit survives a crash of the process, not of the OS.
+        const char* sync = options.limits.durability == config::Durability::power ? "PRAGMA synchronous = FULL"
+                                                                                   : "PRAGMA synchronous = NORMAL";
+        if (auto e = detail::exec(db.get(), sync)) return Error{"store " + path + ": " + e->reason};
+        const std::string jsl = "PRAGMA journal_size_limit = " + std::to_string(options.journal_size_limit);
+        if (auto e = detail::exec(db.get(), jsl.c_str())) return Error{"store " + path + ": " + e->reason};
+        if (options.max_page_count != 0) {
+            const std::string mpc = "PRAGMA max_page_count = " + std::to_string(options.max_page_count);
+            if (auto e = detail::exec(db.get(), mpc.c_str())) return Error{"store " + path + ": " + e->reason};
+        }
+
+        struct {
+            StmtPtr* stmt;
+            std::string_view sql;
+        } const statements[] = {
+            {&insert_stmt,
+             "INSERT INTO outbox (seq, enqueued_ms, device_id, module_id, size, props, body) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?)"},
+            {&delete_range_stmt, "DELETE FROM outbox WHERE seq BETWEEN ? AND ? RETURNING size"},
+            {&drop_oldest_stmt, "DELETE FROM outbox WHERE seq = (SELECT min(seq) FROM outbox) RETURNING size"},
+            {&update_meta_stmt, "UPDATE meta SET messages = ?, bytes = ?, last_seq = ? WHERE id = 1"},
+            {&oldest_stmt, "SELECT enqueued_ms FROM outbox ORDER BY seq LIMIT 1"},
+            {&expired_head_stmt, "SELECT seq, enqueued_ms FROM outbox ORDER BY seq LIMIT ?"},
+            {&delete_upto_stmt, "DELETE FROM outbox WHERE seq <= ? RETURNING size"},
+        };
+        for (const auto& s : statements) {
+            auto p = detail::prepare(db.get(), s.sql);
+            if (!p) return Error{"store " + path + ": " + p.error()};
+            *s.stmt = std::move(p).value();
+        }
+
+        auto meta = detail::prepare(db.get(), "SELECT messages, bytes, last_seq FROM meta WHERE id = 1");
+        if (!meta) return Error{meta.error()};
+        if (sqlite3_step(meta->get()) != SQLITE_ROW) return Error{"store " + path + ": meta row missing"};
+        counts->messages = static_cast<std::uint64_t>(sqlite3_column_int64(meta->get(), 0));
+        counts->bytes = static_cast<std::uint64_t>(sqlite3_column_int64(meta->get(), 1));
+        counts->last_seq = sqlite3_column_int64(meta->get(), 2);
+        counts->oldest_enqueued_ms = query_oldest();
+        return std::nullopt;
+    }
+
+    void register_metrics(metrics::Registry& r) {
+        auto c = counts;
+        auto now = options.now_ms;
+        r.gauge_fn("hubgate_store_messages", "Messages in the D2C outbox", {},
+                   [c] { return static_cast<double>(c->messages.load(std::memory_order_relaxed)); });
+        r.gauge_fn("hubgate_store_bytes", "Stored bytes in the D2C outbox", {},
+                   [c] { return static_cast<double>(c->bytes.load(std::memory_order_relaxed)); });
+        r.gauge_fn("hubgate_store_oldest_age_seconds", "Age of the oldest message in the D2C outbox", {},
+                   [c, now] {
+                       const auto oldest = c->oldest_enqueued_ms.load(std::memory_order_relaxed);
+                       if (oldest == 0) return 0.0;
+                       return std::max(0.0, static_cast<double>(now() - oldest) / 1000.0);
+                   });
+        appended_total = &r.counter("hubgate_store_appended_total", "Messages made durable in the outbox");
+        removed_total = &r.counter("hubgate_store_removed_total", "Acknowledged messages deleted from the outbox");
+        commits_total = &r.counter("hubgate_store_commits_total", "Store write transactions committed");
+        dropped_ttl = &r.counter("hubgate_store_dropped_total", "Messages dropped from the outbox",
+                                 {{"reason", "ttl"}});
+        dropped_overflow = &r.counter("hubgate_store_dropped_total", "Messages dropped from the outbox",
+                                      {{"reason", "overflow"}});
+        rejected_full = &r.counter("hubgate_store_rejected_total", "Messages refused by the outbox",
+                                   {{"reason", "full"}});
+        rejected_disk_full = &r.counter("hubgate_store_rejected_total", "Messages refused by the outbox",
+                                        {{"reason", "disk_full"}});
+        commit_errors = &r.counter("hubgate_store_commit_errors_total", "Store write transactions rolled back");
+    }
+
+    std::int64_t query_oldest() {
+        sqlite3_stmt* s = oldest_stmt.get();
+        detail::ResetGuard reset(s);
+        return sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    }
+
+    // ---- the writer thread -----------------------------------------------------------------------
+
+    void run() {
+        WorkQueue work;
+        next_sweep = std::chrono::steady_clock::now() + options.sweep_interval;
+        for (;;) {
+            bool stop = false;
+            {
+                std::unique_lock lock(mu);
+                auto ready = [&] { return stopping || !queue.empty(); };
+                if (!vacuum_check) cv.wait_until(lock, next_sweep, ready);
+                std::swap(work, queue);
+                stop = stopping && work.empty();
+            }
+            if (stop) break;
+
+            commit_group(work);
+            const bool maintain_now = !work.maintains.empty();
+            if (maintain_now || std::chrono::steady_clock::now() >= next_sweep) {
+                sweep();
+                next_sweep = std::chrono::steady_clock::now() + options.sweep_interval;
+            }
+            if (maintain_now) {
+                vacuum(true);
+                checkpoint(SQLITE_CHECKPOINT_TRUNCATE);
+            } else if (vacuum_check) {
+                vacuum(false);  // one bounded step; the loop comes back without waiting if more is due
+            }
+            for (auto& p : work.flushes) p.set_value();
+            for (auto& p : work.maintains) p.set_value();
+            work.clear();
+        }
+    }
+
+    bool step_done(sqlite3_stmt* s) { return sqlite3_step(s) == SQLITE_DONE; }
+
+    // Deletes through a "... RETURNING size" statement; false on error.
+    bool delete_returning(sqlite3_stmt* s, TxState& tx, std::uint64_t& rows) {
+        detail::ResetGuard reset(s);
+        for (;;) {
+            const int rc = sqlite3_step(s);
+            if (rc == SQLITE_DONE) return true;
+            if (rc != SQLITE_ROW) return false;
+            const auto size = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+            ++rows;
+            --tx.messages;
+            tx.bytes -= std::min(size, tx.bytes);
+            tx.deleted_any = true;
+        }
+    }
+
+    bool update_meta(const TxState& tx) {
+        sqlite3_stmt* s = update_meta_stmt.get();
+        detail::ResetGuard reset(s);
+        sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(tx.messages));
+        sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(tx.bytes));
+        sqlite3_bind_int64(s, 3, tx.last_seq);
+        return step_done(s);
+    }
+
+    TxState begin_state() const {
+        TxState tx;
+        tx.messages = counts->messages.load();
+        tx.bytes = counts->bytes.load();
+        tx.last_seq = counts->last_seq.load();
+        return tx;
+    }
+
+    bool apply_removes(std::vector<RemoveRequest>& removes, TxState& tx) {
+        sqlite3_stmt* s = delete_range_stmt.get();
+        for (const auto& r : removes) {
+            for (const auto& range : r.ranges) {
+                if (range.first > range.last) continue;
+                sqlite3_bind_int64(s, 1, range.first);
+                sqlite3_bind_int64(s, 2, range.last);
+                if (!delete_returning(s, tx, tx.removed)) return false;
+            }
+        }
+        return true;
+    }
+
+    std::string full_reason(bool by_count, const TxState& tx) const {
+        const auto& l = options.limits;
+        if (by_count)
+            return "store full: " + std::to_string(tx.messages) + "/" + std::to_string(l.max_messages) +
+                   " messages (on_full = reject-new)";
+        return "store full: " + std::to_string(tx.bytes) + "/" + std::to_string(l.max_bytes) +
+               " bytes (on_full = reject-new)";
+    }
+
+    // Inserts one request's messages; fills `result` with how many fit. False on an SQLite error.
+    bool apply_append(AppendRequest& req, TxState& tx, AppendResult& result) {
+        const auto& l = options.limits;
+        const bool drop_oldest = l.on_full == config::OnFull::drop_oldest;
+        sqlite3_stmt* ins = insert_stmt.get();
+        for (auto& m : req.messages) {
+            if (m.enqueued_ms == 0) m.enqueued_ms = options.now_ms();
+            encode_properties(m.system, m.properties, props_buf);
+            const std::uint64_t size = m.body.size() + props_buf.size() + m.device_id.size() + m.module_id.size();
+            if (size > l.max_bytes || l.max_messages == 0) {
+                // Dropping every other message would not make room for this one.
+                result.outcome = AppendOutcome::rejected_full;
+                result.reason = "store full: a message of " + std::to_string(size) +
+                                " stored bytes exceeds the store's max_bytes " + std::to_string(l.max_bytes);
+                break;
+            }
+            const auto fits = [&] { return tx.messages + 1 <= l.max_messages && tx.bytes + size <= l.max_bytes; };
+            if (!fits()) {
+                if (!drop_oldest) {
+                    result.outcome = AppendOutcome::rejected_full;
+                    result.reason = full_reason(tx.messages + 1 > l.max_messages, tx);
+                    break;
+                }
+                while (!fits() && tx.messages > 0) {
+                    const auto before = tx.dropped_overflow;
+                    if (!delete_returning(drop_oldest_stmt.get(), tx, tx.dropped_overflow)) return false;
+                    if (before == tx.dropped_overflow) break;  // counts disagree with the table; insert anyway
+                }
+            }
+            detail::ResetGuard reset(ins);
+            sqlite3_bind_int64(ins, 1, tx.last_seq + 1);
+            sqlite3_bind_int64(ins, 2, m.enqueued_ms);
+            detail::bind_text(ins, 3, m.device_id);
+            detail::bind_text(ins, 4, m.module_id);
+            sqlite3_bind_int64(ins, 5, static_cast<sqlite3_int64>(size));
+            detail::bind_blob(ins, 6, props_buf);
+            detail::bind_blob(ins, 7, m.body);
+            if (!step_done(ins)) return false;
+            ++tx.last_seq;
+            ++tx.messages;
+            tx.bytes += size;
+            ++tx.inserted;
+            ++result.durable;
+        }
+        tx.rejected_full += req.messages.size() - result.durable;
+        return true;
+    }
+
+    void rollback() {
+        if (!sqlite3_get_autocommit(db.get())) (void)detail::exec(db.get(), "ROLLBACK");
+    }
+
+    void publish(const TxState& tx) {
+        counts->messages = tx.messages;
+        counts->bytes = tx.bytes;
+        counts->last_seq = tx.last_seq;
+        if (tx.messages == 0) counts->oldest_enqueued_ms = 0;
+        else if (tx.deleted_any || counts->oldest_enqueued_ms.load() == 0) counts->oldest_enqueued_ms = query_oldest();
+        commits_total->inc();
+        if (tx.deleted_any) vacuum_check = true;
+        if (disk_full_logged) {
+            spdlog::info("store: writes succeed again on {}", path);
+            disk_full_logged = false;
+        }
+    }
+
+    // Called with the SQLite result code of the failed step; rolls back and describes the failure.
+    std::pair<AppendOutcome, std::string> fail(int rc, const char* during) {
+        std::string what = detail::errmsg(db.get());
+        rollback();
+        commit_errors->inc();
+        if (rc == SQLITE_FULL) {
+            std::string reason = "store disk full: cannot grow " + path + " (" +
+                                 std::to_string(counts->messages.load()) + " messages stored)";
+            if (!disk_full_logged) {
+                spdlog::error("store: {} ({}); refusing appends until a commit succeeds", reason, what);
+                disk_full_logged = true;
+            }
+            return {AppendOutcome::disk_full, std::move(reason)};
+        }
+        spdlog::error("store: {} failed on {}: {}", during, path, what);
+        return {AppendOutcome::failed, "store write failed: " + what};
+    }
+
+    // One transaction: removes first (they make room), then appends in arrival order.
+    // Returns false when the transaction rolled back; outcome/reason say why.
+    bool run_transaction(std::vector<RemoveRequest>& removes, std::vector<AppendRequest>& appends,
+                         std::vector<AppendResult>& results, TxState& tx, std::pair<AppendOutcome, std::string>& failure) {
+        tx = begin_state();
+        results.assign(appends.size(), AppendResult{});
+        if (sqlite3_exec(db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            failure = fail(sqlite3_errcode(db.get()), "begin");
+            return false;
+        }
+        bool ok = apply_removes(removes, tx);
+        for (std::size_t i = 0; ok && i < appends.size(); ++i) ok = apply_append(appends[i], tx, results[i]);
+        ok = ok && update_meta(tx);
+        if (ok && sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+        failure = fail(sqlite3_errcode(db.get()), "commit");
+        return false;
+    }
+
+    void commit_group(WorkQueue& work) {
+        if (work.appends.empty() && work.removes.empty()) return;
+        std::vector<AppendResult> results;
+        TxState tx;
+        std::pair<AppendOutcome, std::string> failure;
+        std::uint64_t committed_inserts = 0;
+        if (run_transaction(work.removes, work.appends, results, tx, failure)) {
+            publish(tx);
+            committed_inserts = tx.inserted;
+            appended_total->inc(tx.inserted);
+            removed_total->inc(tx.removed);
+            dropped_overflow->inc(tx.dropped_overflow);
+            rejected_full->inc(tx.rejected_full);
+            if (tx.rejected_full > 0) {
+                log_full_once(results);
+            } else if (full_logged && tx.inserted > 0) {
+                spdlog::info("store: {} has room again", path);
+                full_logged = false;
+            }
+            for (std::size_t i = 0; i < work.appends.size(); ++i) {
+                auto& req = work.appends[i];
+                if (req.done) run_callback("append", [&] { req.done(results[i]); });
+            }
+        } else {
+            std::uint64_t refused = 0;
+            for (auto& req : work.appends) refused += req.messages.size();
+            if (failure.first == AppendOutcome::disk_full) rejected_disk_full->inc(refused);
+            AppendResult r{0, failure.first, failure.second};
+            for (auto& req : work.appends)
+                if (req.done) run_callback("append", [&] { req.done(r); });
+            // Acknowledged deletes free space: try them alone before giving up on them.
+            if (!work.removes.empty() && !work.appends.empty()) {
+                std::vector<AppendRequest> none;
+                if (run_transaction(work.removes, none, results, tx, failure)) {
+                    publish(tx);
+                    removed_total->inc(tx.removed);
+                }
+            }
+        }
+        // Removes that failed leave their rows in place: they are sent again after a restart
+        // (at-least-once), never lost.
+        for (auto& req : work.removes)
+            if (req.done) run_callback("remove", [&] { req.done(); });
+        if (committed_inserts > 0) {
+            std::function<void(std::int64_t)> listener;
+            {
+                std::lock_guard lock(mu);
+                listener = commit_listener;
+            }
+            if (listener) run_callback("commit listener", [&] { listener(tx.last_seq); });
+        }
+    }
+
+    bool full_logged = false;  // "store full" is logged once until appends fit again
+    void log_full_once(const std::vector<AppendResult>& results) {
+        if (full_logged) return;
+        for (const auto& r : results)
+            if (r.outcome == AppendOutcome::rejected_full) {
+                spdlog::warn("store: refusing appends: {}", r.reason);
+                full_logged = true;
+                return;
+            }
+    }
+
+    // Removes expired messages from the head of the queue (oldest seq first), in bounded
+    // transactions. A message enqueued out of time order waits until it reaches the head.
+    void sweep() {
+        const auto ttl = options.limits.ttl_seconds;
+        if (ttl == 0) return;
+        const std::int64_t cutoff = options.now_ms() - static_cast<std::int64_t>(ttl) * 1000;
+        constexpr int kBatch = 10000;
+        std::uint64_t swept = 0;
+        for (;;) {
+            TxState tx = begin_state();
+            if (tx.messages == 0) break;
+            if (sqlite3_exec(db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+                fail(sqlite3_errcode(db.get()), "TTL sweep");
+                break;
+            }
+            std::int64_t upto = 0;
+            int scanned = 0;
+            bool head_expired = true;
+            {
+                sqlite3_stmt* s = expired_head_stmt.get();
+                detail::ResetGuard reset(s);
+                sqlite3_bind_int(s, 1, kBatch);
+                while (sqlite3_step(s) == SQLITE_ROW) {
+                    ++scanned;
+                    if (sqlite3_column_int64(s, 1) >= cutoff) {
+                        head_expired = false;
+                        break;
+                    }
+                    upto = sqlite3_column_int64(s, 0);
+                }
+            }
+            if (upto == 0) {
+                rollback();
+                break;
+            }
+            std::uint64_t rows = 0;
+            sqlite3_bind_int64(delete_upto_stmt.get(), 1, upto);
+            if (!delete_returning(delete_upto_stmt.get(), tx, rows) || !update_meta(tx) ||
+                sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+                fail(sqlite3_errcode(db.get()), "TTL sweep");
+                break;
+            }
+            publish(tx);
+            dropped_ttl->inc(rows);
+            swept += rows;
+            if (!head_expired || scanned < kBatch) break;
+        }
+        if (swept > 0)
+            spdlog::info("store: TTL sweep removed {} messages older than {} s ({} left)", swept, ttl,
+                         counts->messages.load());
+    }
+
+    // Returns freed pages to the file system. Bounded steps keep appends from waiting behind it.
+    void vacuum(bool to_completion) {
+        const std::int64_t threshold = to_completion ? 0 : options.vacuum_threshold_pages;
+        bool vacuumed = false;
+        for (;;) {
+            auto free_pages = detail::query_int(db.get(), "PRAGMA freelist_count");
+            if (!free_pages || *free_pages <= threshold) break;
+            const std::string step = "PRAGMA incremental_vacuum(" + std::to_string(options.vacuum_step_pages) + ")";
+            if (auto e = detail::exec(db.get(), step.c_str())) {
+                spdlog::warn("store: incremental vacuum of {} failed: {}", path, e->reason);
+                break;
+            }
+            vacuumed = true;
+            if (!to_completion) return;  // vacuum_check stays set: the loop runs the next step
+        }
+        vacuum_check = false;
+        // The file only shrinks when a checkpoint copies the vacuumed pages back: do it now.
+        if (vacuumed && !to_completion) checkpoint();
+    }
+
+    // PASSIVE never waits for readers; TRUNCATE (maintain()) also empties the WAL file.
+    void checkpoint(int mode = SQLITE_CHECKPOINT_PASSIVE) {
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(db.get(), nullptr, mode, &log, &done);
+    }
+};
+
+// ---- Store ---------------------------------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Store::~Store() { close(); }
+
+Result<std::unique_ptr<Store>> Store::open(Options options, metrics::Registry& registry) {
+    auto impl = std::make_unique<Impl>();
+    if (!options.now_ms) options.now_ms = system_now_ms;
+    impl->path = options.limits.path;
+    impl->options = std::move(options);
+    if (auto e = impl->open_db()) return *e;
+    impl->register_metrics(registry);
+    const auto& c = *impl->counts;
+    spdlog::info("store: opened {} (schema version {}, {} messages, {} bytes, last seq {}, durability {}, on_full {})",
+                 impl->path, schema_version(), c.messages.load(), c.bytes.load(), c.last_seq.load(),
+                 impl->options.limits.durability == config::Durability::power ? "power" : "process",
+                 impl->options.limits.on_full == config::OnFull::drop_oldest ? "drop-oldest" : "reject-new");
+    Impl* raw = impl.get();
+    impl->writer = std::thread([raw] { raw->run(); });
+    return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+void Store::append(std::vector<HubMessage> messages, AppendCallback done) {
+    {
+        std::lock_guard lock(impl_->mu);
+        if (!impl_->closed) {
+            impl_->queue.appends.push_back(AppendRequest{std::move(messages), std::move(done)});
+            impl_->cv.notify_one();
+            return;
+        }
+    }
+    if (done) done(AppendResult{0, AppendOutcome::failed, "store closed"});
+}
+
+void Store::remove(std::vector<SeqRange> acked, std::function<void()> done) {
+    {
+        std::lock_guard lock(impl_->mu);
+        if (!impl_->closed) {
+            impl_->queue.removes.push_back(RemoveRequest{std::move(acked), std::move(done)});
+            impl_->cv.notify_one();
+            return;
+        }
+    }
+    if (done) done();
+}
+
+void Store::set_commit_listener(std::function<void(std::int64_t)> listener) {
+    std::lock_guard lock(impl_->mu);
+    impl_->commit_listener = std::move(listener);
+}
+
+Stats Store::stats() const noexcept {
+    const auto& c = *impl_->counts;
+    return Stats{c.messages.load(), c.bytes.load(), c.oldest_enqueued_ms.load(), c.last_seq.load()};
+}
+
+void Store::flush() {
+    std::future<void> done;
+    {
+        std::lock_guard lock(impl_->mu);
+        if (impl_->closed) return;
+        done = impl_->queue.flushes.emplace_back().get_future();
+        impl_->cv.notify_one();
+    }
+    done.wait();
+}
+
+void Store::maintain() {
+    std::future<void> done;
+    {
+        std::lock_guard lock(impl_->mu);
+        if (impl_->closed) return;
+        done = impl_->queue.maintains.emplace_back().get_future();
+        impl_->cv.notify_one();
+    }
+    done.wait();
+}
+
+void Store::close() {
+    std::lock_guard close_lock(impl_->close_mu);
+    {
+        std::lock_guard lock(impl_->mu);
+        if (impl_->closed) return;
+        impl_->closed = true;
+        impl_->stopping = true;
+        impl_->cv.notify_one();
+    }
+    if (impl_->writer.joinable()) impl_->writer.join();
+    impl_->checkpoint();
+    // Statements first: a connection with live statements cannot close.
+    for (auto* s : {&impl_->insert_stmt, &impl_->delete_range_stmt, &impl_->drop_oldest_stmt,
+                    &impl_->update_meta_stmt, &impl_->oldest_stmt, &impl_->expired_head_stmt,
+                    &impl_->delete_upto_stmt})
+        s->reset();
+    impl_->db.reset();
+    spdlog::info("store: closed {} ({} messages)", impl_->path, impl_->counts->messages.load());
+}
+
+const std::string& Store::path() const noexcept { return impl_->path; }
+
+int schema_version() noexcept { return static_cast<int>(schema::steps().size()); }
+
+const char* to_string(AppendOutcome outcome) noexcept {
+    switch (outcome) {
+        case AppendOutcome::durable: return "durable";
+        case AppendOutcome::rejected_full: return "rejected_full";
+        case AppendOutcome::disk_full: return "disk_full";
+        case AppendOutcome::failed: return "failed";
+    }
+    return "unknown";
+}
+
+}  // namespace hubgate::store

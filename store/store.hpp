@@ -1,0 +1,130 @@
+// The durable D2C outbox (SQLite, WAL, group commit). Adapters append hub messages and acknowledge
+// devices from the durable callback; the batcher reads oldest first through an OutboxReader and
+// removes the seq ranges the hub acknowledged. See docs/store.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "gateway/metrics/registry.hpp"
+#include "gateway/model/hub_message.hpp"
+#include "gateway/model/result.hpp"
+
+namespace hubgate::store {
+
+struct SeqRange {
+    std::int64_t first;
+    std::int64_t last;  // inclusive
+};
+
+struct StoredMessage {
+    std::int64_t seq = 0;
+    HubMessage message;
+    // Bytes the row holds for this message: body + encoded properties + device id + module id.
+    // Never less than hub_size(message), so a budget in stored bytes is a safe bound on hub size.
+    std::size_t stored_bytes = 0;
+};
+
+enum class AppendOutcome { durable, rejected_full, disk_full, failed };
+
+struct AppendResult {
+    std::size_t durable = 0;  // the first `durable` messages of the request are durable
+    AppendOutcome outcome = AppendOutcome::durable;  // about the rest of the request, if any
+    std::string reason;       // written for the device/operator, e.g. "store full: 10/10 messages ..."
+};
+
+using AppendCallback = std::function<void(const AppendResult&)>;  // runs on the writer thread
+
+struct Stats {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;  // sum of stored_bytes
+    std::int64_t oldest_enqueued_ms = 0;  // 0 if empty
+    std::int64_t last_seq = 0;  // highest seq ever assigned (kept across reopen, even when empty)
+};
+
+struct Options {
+    config::Store limits;
+    std::chrono::milliseconds sweep_interval{30000};  // TTL sweep period on the writer thread
+    std::function<std::int64_t()> now_ms;              // default: system clock (Unix epoch ms)
+    // Incremental vacuum starts when the freelist exceeds this many pages, and frees at most
+    // vacuum_step_pages per step so appends never wait long behind it.
+    std::uint32_t vacuum_threshold_pages = 1024;
+    std::uint32_t vacuum_step_pages = 256;
+    // WAL file size kept after checkpoints (PRAGMA journal_size_limit). About one auto-checkpoint
+    // (1000 pages): a larger WAL only appears for a large group and is cut back after it.
+    std::int64_t journal_size_limit = 4 * 1024 * 1024;
+    // 0 = SQLite's default. Caps the database at this many pages, which makes SQLite answer
+    // SQLITE_FULL exactly as a full disk would: tests use it to exercise the disk-full path.
+    std::uint32_t max_page_count = 0;
+};
+
+class OutboxReader;
+
+class Store {
+public:
+    static Result<std::unique_ptr<Store>> open(Options options, metrics::Registry& registry);
+    ~Store();  // = close()
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // Any thread. Sets enqueued_ms where it is 0. `done` runs on the writer thread once the
+    // commit group holding these messages has committed (or failed).
+    void append(std::vector<HubMessage> messages, AppendCallback done);
+    // Any thread. Deletes the acknowledged ranges in the next commit group; `done` runs after it.
+    void remove(std::vector<SeqRange> acked, std::function<void()> done = {});
+    // Called on the writer thread after each commit that added rows (the batcher's wake-up).
+    void set_commit_listener(std::function<void(std::int64_t last_seq)> listener);
+    Stats stats() const noexcept;  // any thread, O(1)
+    Result<std::unique_ptr<OutboxReader>> open_reader();
+    // Finishes queued work and the commit in flight, stops the writer thread. Idempotent; appends
+    // after close are answered at once with AppendOutcome::failed.
+    void close();
+
+    // Blocks until everything queued before the call has been committed and its callbacks ran.
+    void flush();
+    // Runs the TTL sweep, the incremental vacuum to completion and a truncating WAL checkpoint now,
+    // and waits for them (the writer does the same on its own: sweep every sweep_interval, vacuum
+    // in bounded steps, passive checkpoints).
+    void maintain();
+
+    const std::string& path() const noexcept;
+
+    struct Impl;
+
+private:
+    explicit Store(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// One connection of its own, used by one thread (the batcher's).
+class OutboxReader {
+public:
+    ~OutboxReader();
+    OutboxReader(const OutboxReader&) = delete;
+    OutboxReader& operator=(const OutboxReader&) = delete;
+
+    // Oldest first, seq > after_seq; stops before the running sum of stored_bytes would exceed
+    // byte_budget but always returns at least one message if any exists; at most max_count.
+    // `out` is overwritten (its elements' storage is reused). A corrupt row is an error.
+    Status read(std::int64_t after_seq, std::size_t byte_budget, std::size_t max_count,
+                std::vector<StoredMessage>& out);
+
+    struct Impl;
+
+private:
+    friend class Store;
+    explicit OutboxReader(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// The schema version this build creates and understands (PRAGMA user_version).
+int schema_version() noexcept;
+
+const char* to_string(AppendOutcome outcome) noexcept;
+
+}  // namespace hubgate::store
