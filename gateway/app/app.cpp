@@ -68,6 +68,10 @@ int App::Impl::run() {
     }
     spdlog::info("metrics: serving /metrics and /healthz on {}", cfg.metrics.bind.to_string());
 
+    for (const auto& l : cfg.listeners)
+        spdlog::warn("listener {} {}: not served by this build yet (the device adapters land next)",
+                     config::to_string(l.protocol), l.bind.to_string());
+
     wait_for_signals();
     sd_notify(0, "READY=1");
     spdlog::info("ready");

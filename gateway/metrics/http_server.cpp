@@ -131,9 +131,24 @@ HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::listen(const std::string& host, std::uint16_t port) {
     beast::error_code ec;
+    tcp::endpoint ep;
     const auto address = asio::ip::make_address(host, ec);
-    if (ec) return Error{"metrics bind address '" + host + "' is not an IP address"};
-    const tcp::endpoint ep(address, port);
+    if (!ec) {
+        ep = tcp::endpoint(address, port);
+    } else {
+        // A name such as "localhost": resolve once at start.
+        tcp::resolver resolver(impl_->acceptor.get_executor());
+        const auto results = resolver.resolve(host, std::to_string(port), ec);
+        if (ec || results.empty())
+            return Error{"metrics bind address '" + host + "' does not resolve" + (ec ? ": " + ec.message() : "")};
+        // Prefer IPv4 ("localhost" means 127.0.0.1 to most scrapers), else the first answer.
+        ep = results.begin()->endpoint();
+        for (const auto& r : results)
+            if (r.endpoint().address().is_v4()) {
+                ep = r.endpoint();
+                break;
+            }
+    }
     auto& a = impl_->acceptor;
     a.open(ep.protocol(), ec);
     if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);

@@ -60,11 +60,29 @@ TEST_CASE("an unknown path is 404 and the server keeps serving") {
     CHECK(test::http_get(s.server.port(), "/metrics").status == 200);
 }
 
-TEST_CASE("listening on an address that is not an IP is refused with a reason") {
+TEST_CASE("listening on an address this machine does not have is refused with a reason naming it") {
     boost::asio::io_context io;
     metrics::Registry registry;
     metrics::HttpServer server(io, registry);
-    const auto err = server.listen("not-an-address", 0);
+    const auto err = server.listen("192.0.2.1", 0);  // TEST-NET-1: never local; bind fails, nothing is sent
     REQUIRE(err.has_value());
-    CHECK(err->reason.find("not-an-address") != std::string::npos);
+    CHECK(err->reason.find("192.0.2.1") != std::string::npos);
+}
+
+TEST_CASE("a host name such as localhost is resolved") {
+    Served s;
+    REQUIRE_FALSE(s.server.listen("localhost", 0).has_value());
+    s.thread = std::thread([&] { s.io.run(); });
+    CHECK(test::http_get(s.server.port(), "/healthz").status == 200);
+}
+
+TEST_CASE("listening on a port already in use is refused with a reason naming it") {
+    Served first;
+    first.start();
+    boost::asio::io_context io;
+    metrics::Registry registry;
+    metrics::HttpServer second(io, registry);
+    const auto err = second.listen("127.0.0.1", first.server.port());
+    REQUIRE(err.has_value());
+    CHECK(err->reason.find(std::to_string(first.server.port())) != std::string::npos);
 }
