@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -40,6 +41,13 @@ struct AppendRequest {
     std::vector<HubMessage> messages;
     AppendCallback done;
 };
+// Moves the messages a request could not store into its result, for the caller to retry.
+void hand_back(AppendRequest& req, AppendResult& r) {
+    if (r.durable >= req.messages.size()) return;
+    r.unstored.assign(std::make_move_iterator(req.messages.begin() + static_cast<std::ptrdiff_t>(r.durable)),
+                      std::make_move_iterator(req.messages.end()));
+}
+
 struct RemoveRequest {
     std::vector<SeqRange> ranges;
     std::function<void()> done;
@@ -429,15 +437,21 @@ struct Store::Impl {
             }
             for (std::size_t i = 0; i < work.appends.size(); ++i) {
                 auto& req = work.appends[i];
-                if (req.done) run_callback("append", [&] { req.done(results[i]); });
+                if (req.done) {
+                    hand_back(req, results[i]);
+                    run_callback("append", [&] { req.done(results[i]); });
+                }
             }
         } else {
             std::uint64_t refused = 0;
             for (auto& req : work.appends) refused += req.messages.size();
             if (failure.first == AppendOutcome::disk_full) rejected_disk_full->inc(refused);
-            AppendResult r{0, failure.first, failure.second};
-            for (auto& req : work.appends)
-                if (req.done) run_callback("append", [&] { req.done(r); });
+            for (auto& req : work.appends) {
+                if (!req.done) continue;
+                AppendResult r{0, failure.first, failure.second, {}};
+                hand_back(req, r);
+                run_callback("append", [&] { req.done(r); });
+            }
             // Acknowledged deletes free space: try them alone before giving up on them.
             if (!work.removes.empty() && !work.appends.empty()) {
                 std::vector<AppendRequest> none;
@@ -583,7 +597,10 @@ void Store::append(std::vector<HubMessage> messages, AppendCallback done) {
             return;
         }
     }
-    if (done) done(AppendResult{0, AppendOutcome::failed, "store closed"});
+    if (done) {
+        AppendResult r{0, AppendOutcome::failed, "store closed", std::move(messages)};
+        done(r);
+    }
 }
 
 void Store::remove(std::vector<SeqRange> acked, std::function<void()> done) {

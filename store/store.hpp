@@ -36,9 +36,12 @@ struct AppendResult {
     std::size_t durable = 0;  // the first `durable` messages of the request are durable
     AppendOutcome outcome = AppendOutcome::durable;  // about the rest of the request, if any
     std::string reason;       // written for the device/operator, e.g. "store full: 10/10 messages ..."
+    // The messages after the first `durable`, handed back in order so the caller can retry them
+    // (backpressure) without keeping copies of everything it appends.
+    std::vector<HubMessage> unstored;
 };
 
-using AppendCallback = std::function<void(const AppendResult&)>;  // runs on the writer thread
+using AppendCallback = std::function<void(AppendResult&)>;  // runs on the writer thread
 
 struct Stats {
     std::uint64_t messages = 0;

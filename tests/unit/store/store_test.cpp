@@ -115,6 +115,10 @@ TEST_CASE("with reject-new, max_messages admits the first messages that fit and 
     CHECK(message_ids(read_all(*store)) == expected_ids("m-", 1, 3));
     CHECK(f.counter("hubgate_store_rejected_total", {{"reason", "full"}}) == 2);
     CHECK(f.counter("hubgate_store_dropped_total", {{"reason", "overflow"}}) == 0);
+    // The refused messages come back, in order, for the caller to retry once there is room.
+    REQUIRE(r.unstored.size() == 2);
+    CHECK(r.unstored[0].system.message_id == "m-4");
+    CHECK(r.unstored[1].system.message_id == "m-5");
 
     store->remove({{1, 1}});  // room for one again
     auto again = append_sync(*store, {make_message("late")});
@@ -208,6 +212,8 @@ TEST_CASE("disk full refuses the append with a reason, keeps the store intact, a
     REQUIRE(r.outcome == AppendOutcome::disk_full);
     CHECK(r.durable == 0);
     CHECK(r.reason.find("store disk full") != std::string::npos);
+    REQUIRE(r.unstored.size() == 1);  // handed back for a retry
+    CHECK(r.unstored[0].system.message_id == "m-" + std::to_string(appended));
     CHECK(f.counter("hubgate_store_rejected_total", {{"reason", "disk_full"}}) == 1);
     CHECK(f.counter("hubgate_store_commit_errors_total") >= 1);
     CHECK(store->stats().messages == before.messages);
