@@ -101,17 +101,19 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
             if (!self->acceptor.is_open()) return;
             if (ec) {
-                // EMFILE and friends: keep serving; try again shortly rather than spinning.
-                if (!self->accept_error_logged) {
+                // EMFILE and friends: keep serving; try again shortly rather than spinning. Accept
+                // flaps while descriptors are scarce, so the line is logged at most once a minute.
+                const auto now = std::chrono::steady_clock::now();
+                if (self->accept_error_logged_at == std::chrono::steady_clock::time_point{} ||
+                    now - self->accept_error_logged_at > std::chrono::minutes(1)) {
+                    self->accept_error_logged_at = now;
                     spdlog::warn("metrics: accept failed: {} (retrying)", ec.message());
-                    self->accept_error_logged = true;
                 }
                 self->retry_timer = std::make_unique<asio::steady_timer>(self->acceptor.get_executor(),
                                                                          std::chrono::milliseconds(200));
                 self->retry_timer->async_wait([self](beast::error_code) { self->do_accept(); });
                 return;
             }
-            self->accept_error_logged = false;
             std::make_shared<Session>(std::move(socket), self, self->registry, self->unhealthy)->start();
             self->do_accept();
         });
@@ -121,7 +123,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     Registry& registry;
     std::function<std::string()> unhealthy;
     std::unique_ptr<asio::steady_timer> retry_timer;
-    bool accept_error_logged = false;
+    std::chrono::steady_clock::time_point accept_error_logged_at{};
 };
 
 HttpServer::HttpServer(asio::io_context& io, Registry& registry, std::function<std::string()> unhealthy)
