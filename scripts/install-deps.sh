@@ -10,7 +10,7 @@ PKGS=(
   libboost-dev libsqlite3-dev libspdlog-dev doctest-dev libtoml11-dev nlohmann-json3-dev
   libssl-dev libsystemd-dev libcli11-dev libpaho-mqttpp-dev libpaho-mqtt-dev libcoap3-dev
   # real peers for tests and the demo
-  mosquitto mosquitto-clients libcoap3-bin curl python3
+  mosquitto mosquitto-clients libcoap3-bin curl python3 openssl
 )
 
 missing=()

@@ -7,10 +7,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <algorithm>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 
+#include "adapters/mqtt/mqtt_server.hpp"
+#include "gateway/app/store_ingest.hpp"
 #include "gateway/app/version.hpp"
+#include "gateway/devices/device_directory.hpp"
 #include "gateway/metrics/http_server.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "store/store.hpp"
@@ -18,6 +22,17 @@
 namespace hubgate::app {
 
 namespace asio = boost::asio;
+
+namespace {
+
+std::vector<DeviceRecord> device_records(const std::vector<config::Device>& devices) {
+    std::vector<DeviceRecord> out;
+    out.reserve(devices.size());
+    for (const auto& d : devices) out.push_back({d.id, d.key, d.module_id});
+    return out;
+}
+
+}  // namespace
 
 struct App::Impl {
     explicit Impl(config::Config c) : cfg(std::move(c)) {}
@@ -30,7 +45,10 @@ struct App::Impl {
     config::Config cfg;
     metrics::Registry registry;
     asio::io_context io{1};
+    DeviceDirectory devices;
     std::unique_ptr<store::Store> store;
+    std::unique_ptr<StoreIngest> ingest;
+    std::unique_ptr<mqtt::MqttServer> mqtt;
     std::unique_ptr<metrics::HttpServer> http;
     std::unique_ptr<asio::signal_set> signals;
     bool stopping = false;
@@ -60,6 +78,19 @@ int App::Impl::run() {
     }
     store = std::move(opened.value());
 
+    devices.replace_static(device_records(cfg.devices));
+    ingest = std::make_unique<StoreIngest>(*store);
+
+    // Device adapters: one line each (STYLE.md). CoAP joins here when it lands.
+    mqtt::ServerOptions mqtt_opts;
+    mqtt_opts.listeners = cfg.listeners;
+    mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
+    if (auto err = mqtt->start()) {
+        spdlog::error("{}", err->reason);
+        store->close();
+        return 1;
+    }
+
     http = std::make_unique<metrics::HttpServer>(io, registry);
     if (auto err = http->listen(cfg.metrics.bind.host, cfg.metrics.bind.port)) {
         spdlog::error("{}", err->reason);
@@ -69,8 +100,9 @@ int App::Impl::run() {
     spdlog::info("metrics: serving /metrics and /healthz on {}", cfg.metrics.bind.to_string());
 
     for (const auto& l : cfg.listeners)
-        spdlog::warn("listener {} {}: not served by this build yet (the device adapters land next)",
-                     config::to_string(l.protocol), l.bind.to_string());
+        if (l.protocol == config::Protocol::coap || l.protocol == config::Protocol::coaps)
+            spdlog::warn("listener {} {}: CoAP is not served by this build yet", config::to_string(l.protocol),
+                         l.bind.to_string());
 
     wait_for_signals();
     sd_notify(0, "READY=1");
@@ -104,6 +136,7 @@ void App::Impl::reload() {
         return;
     }
     cfg.devices = std::move(loaded.config->devices);
+    devices.replace_static(device_records(cfg.devices));
     spdlog::info("reloaded {}: {} static devices", cfg.file, cfg.devices.size());
 }
 
@@ -114,7 +147,8 @@ void App::Impl::shutdown() {
     // Order matters: stop taking new work, then let the store finish its commit in flight.
     if (http) http->stop();
     if (signals) signals->cancel();
-    if (store) store->close();
+    if (mqtt) mqtt->stop();  // no new messages
+    if (store) store->close();  // finishes the commit in flight (and the deletes the hub acked)
     const auto st = store ? store->stats() : store::Stats{};
     spdlog::info("stopped: {} messages ({} bytes) stored for relay", st.messages, st.bytes);
     io.stop();

@@ -14,5 +14,7 @@ inline constexpr int kExitNotRunning = 3;
 int cmd_run(const std::string& config_path);
 int cmd_check_config(const std::string& config_path);
 int cmd_status(const std::string& config_path);
+int cmd_sas_token(const std::string& config_path, const std::string& device_id, long ttl_seconds,
+                  const std::string& host);
 
 }  // namespace hubgate::app

@@ -22,10 +22,20 @@ int main(int argc, char** argv) {
     auto* status = cli.add_subcommand("status", "ask the running gateway for its state (via its metrics endpoint)");
     add_config(status);
 
+    auto* token = cli.add_subcommand("sas-token", "print a SAS token for a configured [[device]] (for testing with generic MQTT clients)");
+    add_config(token);
+    std::string device_id;
+    long ttl = 3600;
+    std::string host = "hubgate";
+    token->add_option("device", device_id, "device id")->required();
+    token->add_option("--ttl", ttl, "seconds until the token expires")->capture_default_str();
+    token->add_option("--host", host, "host part of the token's resource {host}/devices/{id}")->capture_default_str();
+
     CLI11_PARSE(cli, argc, argv);
 
     if (run->parsed()) return cmd_run(config_path);
     if (check->parsed()) return cmd_check_config(config_path);
     if (status->parsed()) return cmd_status(config_path);
+    if (token->parsed()) return cmd_sas_token(config_path, device_id, ttl, host);
     return kExitFailure;
 }

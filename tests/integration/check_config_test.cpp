@@ -1,6 +1,9 @@
 // `hubgate check-config` as users run it: the real binary on real files.
 #include <doctest/doctest.h>
 
+#include <ctime>
+
+#include "gateway/model/sas_token.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -48,4 +51,29 @@ TEST_CASE("run refuses a broken config with exit 2 before starting anything") {
     const auto r = run({HUBGATE_BINARY, "run", "-c", path});
     CHECK(r.exit_code == 2);
     CHECK(r.output.find(path + ":2: ") != std::string::npos);
+}
+
+TEST_CASE("sas-token prints a token signed with the configured device's key that verifies") {
+    TempDir dir;
+    const std::string key = "cGFzc3dvcmRwYXNzd29yZA==";
+    const auto path = dir.write("h.toml",
+                                "[upstream]\nprofile = \"mqtt\"\nurl = \"tcp://127.0.0.1:1883\"\n\n"
+                                "[[device]]\nid = \"dev-9\"\nkey = \"" + key + "\"\n");
+    const auto r = run({HUBGATE_BINARY, "sas-token", "-c", path, "dev-9", "--ttl", "600", "--host", "myhub"});
+    REQUIRE(r.exit_code == 0);
+    const std::string text = r.output.substr(0, r.output.find('\n'));
+    auto token = hubgate::parse_sas_token(text);
+    REQUIRE(token.ok());
+    CHECK(token->sr == "myhub/devices/dev-9");
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    CHECK(hubgate::verify_sas_token(*token, key, now) == hubgate::SasCheck::ok);
+    CHECK(token->se > now);
+    CHECK(token->se <= now + 600);
+    CHECK(hubgate::verify_sas_token(*token, "b3RoZXJrZXlvdGhlcmtleQ==", now) == hubgate::SasCheck::bad_signature);
+}
+
+TEST_CASE("sas-token for a device the config does not have fails with a reason") {
+    const auto r = run({HUBGATE_BINARY, "sas-token", "-c", HUBGATE_SOURCE_DIR "/config/hubgate.toml", "nobody"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("no [[device]] with id 'nobody'") != std::string::npos);
 }

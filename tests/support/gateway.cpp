@@ -1,28 +1,86 @@
 #include "tests/support/gateway.hpp"
 
+#include <csignal>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
 namespace hubgate::test {
 
-std::string minimal_config(const TempDir& dir, std::uint16_t metrics_port, const std::string& extra) {
+std::string minimal_config(const TempDir& dir, std::uint16_t metrics_port, const std::string& extra,
+                           const std::string& store_extra) {
     std::ostringstream c;
     c << "[gateway]\nid = \"gw-test\"\ndata_dir = \"" << dir.path() << "\"\n\n"
       << "[upstream]\nprofile = \"mqtt\"\nurl = \"tcp://127.0.0.1:9\"\n\n"
-      << "[store]\npath = \"hubgate.db\"\ndurability = \"process\"\n\n"
+      << "[store]\npath = \"hubgate.db\"\ndurability = \"process\"\n" << store_extra << "\n"
       << "[metrics]\nbind = \"127.0.0.1:" << metrics_port << "\"\n\n"
       << extra;
     return c.str();
 }
 
-Gateway::Gateway(const TempDir& dir, std::string config_text, std::uint16_t metrics_port)
-    : config_path_(dir.write("hubgate.toml", config_text)), metrics_port_(metrics_port) {
-    process_ = std::make_unique<Process>(std::vector<std::string>{HUBGATE_BINARY, "run", "-c", config_path_});
+Gateway::Gateway(const TempDir& dir, std::string config_text, std::uint16_t metrics_port,
+                 std::vector<std::string> launcher)
+    : config_path_(dir.write("hubgate.toml", config_text)), metrics_port_(metrics_port), argv_(std::move(launcher)) {
+    argv_.insert(argv_.end(), {HUBGATE_BINARY, "run", "-c", config_path_});
+    process_ = std::make_unique<Process>(argv_);
 }
 
 Gateway::~Gateway() = default;
+
+std::string listener_toml(const std::string& protocol, std::uint16_t port, const std::string& auth,
+                          const std::string& module_id, const std::string& extra) {
+    std::ostringstream c;
+    c << "[[listener]]\nprotocol = \"" << protocol << "\"\nbind = \"127.0.0.1:" << port << "\"\nauth = \"" << auth
+      << "\"\n";
+    if (!module_id.empty()) c << "module_id = \"" << module_id << "\"\n";
+    c << extra << "\n";
+    return c.str();
+}
+
+std::string device_toml(const std::string& id, const std::string& key, const std::string& module_id) {
+    std::ostringstream c;
+    c << "[[device]]\nid = \"" << id << "\"\nkey = \"" << key << "\"\n";
+    if (!module_id.empty()) c << "module_id = \"" << module_id << "\"\n";
+    c << "\n";
+    return c.str();
+}
+
+void Gateway::kill_and_restart() {
+    kill();
+    start();
+}
+
+void Gateway::kill() {
+    process_->signal(SIGKILL);
+    process_->wait(std::chrono::seconds(10));
+}
+
+void Gateway::start() { process_ = std::make_unique<Process>(argv_); }
+
+long Gateway::rss_kib() {
+    std::ifstream in("/proc/" + std::to_string(process_->pid()) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+    }
+    return -1;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (condition()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+int Gateway::stop() {
+    process_->signal(SIGTERM);
+    return process_->wait(std::chrono::seconds(20)).value_or(-1);
+}
 
 bool Gateway::wait_ready(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;

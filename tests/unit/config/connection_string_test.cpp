@@ -39,7 +39,7 @@ TEST_CASE("values split on the first '=' so base64 padding stays in the key") {
     CHECK(cs->shared_access_key == key);
 }
 
-TEST_CASE("empty segments and a trailing ';' are tolerated") {
+TEST_CASE("empty segments and a trailing semicolon are tolerated") {
     auto cs = parse_connection_string(";HostName=h;;DeviceId=d;SharedAccessKey=" + kKey + ";");
     REQUIRE(cs.ok());
     CHECK(cs->device_id == "d");

@@ -71,7 +71,7 @@ TEST_CASE("parse_property_bag(format_property_bag(x)) == x, including odd bytes"
     CHECK(parsed.value() == bag);
 }
 
-TEST_CASE("system property keys map to their members; other keys do not") {
+TEST_CASE("system property keys map to their members and other keys do not") {
     CHECK(system_property_for_key("$.mid") == &SystemProperties::message_id);
     CHECK(system_property_for_key("$.cid") == &SystemProperties::correlation_id);
     CHECK(system_property_for_key("$.uid") == &SystemProperties::user_id);

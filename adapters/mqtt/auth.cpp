@@ -1,0 +1,92 @@
+#include "adapters/mqtt/auth.hpp"
+
+#include "gateway/devices/device_directory.hpp"
+#include "gateway/model/sas_token.hpp"
+
+namespace hubgate::mqtt {
+
+namespace {
+
+AuthResult refuse(ConnackCode code, const char* label, std::string reason) {
+    AuthResult r;
+    r.code = code;
+    r.counter_reason = label;
+    r.reason = std::move(reason);
+    return r;
+}
+
+bool valid_device_id(std::string_view id) {
+    // IoT Hub device ids: 1-128 ASCII alphanumerics and - . % _ * ? ! ( ) , : = @ $ '
+    if (id.empty() || id.size() > 128) return false;
+    for (unsigned char c : id) {
+        const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && std::string_view("-.%_*?!(),:=@$'").find(static_cast<char>(c)) == std::string_view::npos)
+            return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string_view device_id_from_username(std::string_view username) noexcept {
+    const auto first = username.find('/');
+    if (first == std::string_view::npos) return username;  // bare device id
+    const auto rest = username.substr(first + 1);
+    return rest.substr(0, rest.find('/'));
+}
+
+AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix) {
+    const std::string_view id = creds.client_id;
+    if (!valid_device_id(id))
+        return refuse(ConnackCode::identifier_rejected, "bad_client_id",
+                      "client id '" + std::string(id.substr(0, 64)) +
+                          "' is not a device id (1-128 ASCII letters, digits and -.%_*?!(),:=@$')");
+    if (creds.username && device_id_from_username(*creds.username) != id)
+        return refuse(ConnackCode::bad_username_or_password, "username_mismatch",
+                      "username names device '" + std::string(device_id_from_username(*creds.username)) +
+                          "' but the client id is '" + std::string(id) + "'");
+
+    if (mode == AuthMode::none) {
+        devices.record_seen(id);
+        AuthResult ok;
+        ok.code = ConnackCode::accepted;
+        ok.device_id = std::string(id);
+        if (auto rec = devices.find(id)) ok.module_id = rec->module_id;
+        return ok;
+    }
+
+    if (!creds.password)
+        return refuse(ConnackCode::bad_username_or_password, "no_password",
+                      "no password: a SAS token signed with the device key is required");
+    auto token = parse_sas_token(*creds.password);
+    if (!token)
+        return refuse(ConnackCode::bad_username_or_password, "malformed_token",
+                      "password is not a SAS token: " + token.error());
+    // sr = {any host}/devices/{device_id}: the device part must be this device.
+    const std::string& sr = token->sr;
+    const std::string suffix = "/devices/" + std::string(id);
+    const bool sr_matches = sr.size() > suffix.size() && sr.compare(sr.size() - suffix.size(), suffix.size(), suffix) == 0;
+    if (!sr_matches)
+        return refuse(ConnackCode::not_authorized, "wrong_resource",
+                      "SAS token is for '" + sr + "', not '{host}" + suffix + "'");
+
+    const auto rec = devices.find(id);
+    if (!rec || rec->key.empty())
+        return refuse(ConnackCode::not_authorized, "unknown_device", "unknown device '" + std::string(id) + "'");
+    switch (verify_sas_token(*token, rec->key, now_unix)) {
+        case SasCheck::ok: break;
+        case SasCheck::bad_signature:
+            return refuse(ConnackCode::not_authorized, "bad_signature", "SAS signature does not match the device key");
+        case SasCheck::expired:
+            return refuse(ConnackCode::not_authorized, "expired_token",
+                          "SAS token expired at " + std::to_string(token->se) + " (now " + std::to_string(now_unix) + ")");
+    }
+    AuthResult ok;
+    ok.code = ConnackCode::accepted;
+    ok.device_id = std::string(id);
+    ok.module_id = rec->module_id;
+    ok.expires_unix = token->se;
+    return ok;
+}
+
+}  // namespace hubgate::mqtt

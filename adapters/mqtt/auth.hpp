@@ -1,0 +1,48 @@
+// CONNECT credentials -> device identity, in Azure IoT Hub's device dialect (DESIGN.md): client id
+// = device id, username `{host}/{device_id}/?api-version=...` (or a bare id), password = SAS token.
+// Used by the MQTT session; pure (no I/O), so it is unit-tested without sockets.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hubgate {
+class DeviceDirectory;
+}
+
+namespace hubgate::mqtt {
+
+enum class AuthMode { sas, none };
+
+// MQTT 3.1.1 CONNACK return codes that auth can produce.
+enum class ConnackCode : std::uint8_t {
+    accepted = 0x00,
+    identifier_rejected = 0x02,
+    bad_username_or_password = 0x04,  // malformed credentials
+    not_authorized = 0x05,            // unknown device, bad signature, expired token
+};
+
+struct Credentials {
+    std::string_view client_id;
+    std::optional<std::string_view> username;
+    std::optional<std::string_view> password;
+};
+
+struct AuthResult {
+    ConnackCode code = ConnackCode::not_authorized;
+    std::string device_id;
+    std::string module_id;           // the device's configured module, if any
+    std::int64_t expires_unix = 0;   // SAS expiry; 0 = no expiry (auth = none)
+    std::string reason;              // for the log line and the refusal counter label
+    const char* counter_reason = ""; // short label: "unknown_device", "bad_signature", ...
+};
+
+// `devices` is consulted for keys; with AuthMode::none the client id is recorded as a known device.
+AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix);
+
+// The device id named by a username of the form `{host}/{device_id}/...` or a bare `{device_id}`.
+std::string_view device_id_from_username(std::string_view username) noexcept;
+
+}  // namespace hubgate::mqtt

@@ -1,0 +1,130 @@
+// Internal to adapters/mqtt: one device connection's state machine, Beast-style
+// (do_read -> on_read -> handle packets -> ingest -> on_ingested -> write PUBACKs -> do_read).
+// The transport (TCP or TLS) is a template parameter of SessionOn<Stream> in session_transport.hpp.
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74 + g++ 12 need std::exchange declared
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "adapters/mqtt/codec.hpp"
+#include "adapters/mqtt/server_core.hpp"
+#include "gateway/pipeline/ingest.hpp"
+
+namespace hubgate::mqtt {
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(std::shared_ptr<MqttServer::Core> core, const ListenerContext& listener, boost::asio::any_io_executor ex);
+    virtual ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    void start();
+    // Closes the connection (idempotent); `why` is logged once unless empty.
+    void close(std::string_view why);
+    bool closed() const noexcept { return closed_; }
+
+    const std::string& device_id() const noexcept { return device_id_; }
+    bool c2d_subscribed() const noexcept { return c2d_subscribed_; }
+    // Publishes one C2D message QoS 1; `done` gets completed on PUBACK or not_delivered on close.
+    void deliver(const HubMessage& m, std::function<void(DeliveryOutcome)> done);
+
+protected:
+    // Transport hooks, implemented by SessionOn<Stream>.
+    virtual void start_handshake() = 0;  // calls on_handshake()
+    virtual void start_read(void* data, std::size_t size) = 0;  // calls on_read()
+    virtual void start_write(const void* data, std::size_t size) = 0;  // calls on_write()
+    virtual void shutdown_transport() = 0;
+    virtual std::string remote_address() const = 0;
+
+    void on_handshake(const boost::system::error_code& ec);
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void on_write(const boost::system::error_code& ec, std::size_t n);
+
+    std::string remote_;
+
+private:
+    // One store commit this session is waiting for: the QoS 1 packet ids of its messages, in order.
+    struct Batch {
+        std::vector<std::uint16_t> packet_ids;  // 0 for QoS 0 messages
+        std::vector<HubMessage> held;           // messages the store had no room for (retried)
+        std::size_t acked = 0;                  // how many leading entries are durable
+        bool resolved = false;
+        bool no_room = false;                   // waiting for the store to have room (reads paused)
+    };
+
+    void do_read();
+    void maybe_read();
+    bool read_allowed() const noexcept;
+    void process_input();
+    // Each returns false when the connection must close (close() already called).
+    bool handle_frame(const Frame& f);
+    bool handle_connect(const Frame& f);
+    bool handle_publish(const Frame& f);
+    bool handle_subscribe(const Frame& f);
+    bool handle_unsubscribe(const Frame& f);
+    bool handle_puback(const Frame& f);
+    void protocol_error(const char* counter_reason, std::string_view why);
+    void refuse_message(const char* counter_reason, const std::string& why);
+
+    void submit_batch();
+    void submit(std::shared_ptr<Batch> batch, std::vector<HubMessage> messages);
+    void on_ingested(const std::shared_ptr<Batch>& batch, IngestResult result);
+    void maybe_finish();
+    void retry_held();
+    void release_acks();
+
+    void queue_output();  // starts a write if output is pending and none is in flight
+    void arm_idle_timer();
+    void arm_token_timer(std::int64_t expires_unix);
+    void finish_close();
+
+    std::shared_ptr<MqttServer::Core> core_owner_;  // keeps the shared state alive while this session is
+    MqttServer::Core& core_;
+    const ListenerContext& listener_;
+    boost::asio::steady_timer idle_timer_;   // CONNECT timeout, then keep-alive x 1.5
+    boost::asio::steady_timer token_timer_;  // SAS expiry
+    boost::asio::steady_timer retry_timer_;  // store had no room
+
+    // Input: bytes [0, in_len_) of in_ are unparsed. Starts small, grows for a large packet only.
+    std::vector<std::uint8_t> in_;
+    std::size_t in_len_ = 0;
+    bool reading_ = false;
+
+    // Output: out_ collects encoded packets while writing_ is on the wire.
+    Buffer out_;
+    Buffer writing_;
+    bool write_in_flight_ = false;
+
+    // Decoded in this read, submitted as one ingest call (one store commit group entry).
+    std::vector<HubMessage> pending_messages_;
+    std::vector<std::uint16_t> pending_ids_;
+    std::deque<std::shared_ptr<Batch>> batches_;  // in submission order; PUBACKs leave in this order
+    bool holding_ = false;  // the store had no room: reading paused until the held messages fit
+
+    bool connected_ = false;
+    bool clean_session_ = true;
+    bool close_after_flush_ = false;
+    bool closed_ = false;
+    bool end_logged_ = false;  // the reason for closing was already logged
+    bool c2d_subscribed_ = false;
+    std::uint16_t keep_alive_ = 0;
+    std::string device_id_;
+    std::string module_id_;
+
+    std::uint16_t next_packet_id_ = 1;
+    std::unordered_map<std::uint16_t, std::function<void(DeliveryOutcome)>> c2d_inflight_;
+    std::string topic_scratch_;
+};
+
+}  // namespace hubgate::mqtt

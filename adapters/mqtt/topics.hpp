@@ -1,0 +1,34 @@
+// IoT Hub's MQTT topic names on the device side: D2C publish topics, the C2D subscription filter and
+// C2D delivery topics. Pure string work, used by the session and unit-tested alone.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hubgate {
+struct HubMessage;
+}
+
+namespace hubgate::mqtt {
+
+// `devices/{id}/messages/events/{bag}` or `devices/{id}/modules/{module}/messages/events/{bag}`;
+// the trailing slash and bag may be absent. Views into the topic.
+struct D2cTopic {
+    std::string_view device_id;
+    std::string_view module_id;  // empty when the topic names none
+    std::string_view property_bag;
+};
+std::optional<D2cTopic> parse_d2c_topic(std::string_view topic) noexcept;
+
+inline constexpr const char* kD2cTopicPattern =
+    "devices/{device_id}/messages/events/{property_bag} or "
+    "devices/{device_id}/modules/{module_id}/messages/events/{property_bag}";
+
+// True for `devices/{device_id}/messages/devicebound/#`, the only C2D filter IoT Hub accepts.
+bool is_c2d_filter(std::string_view filter, std::string_view device_id) noexcept;
+
+// `devices/{id}/messages/devicebound/{bag}` — the slash after devicebound is always present.
+void format_c2d_topic(std::string& out, std::string_view device_id, const HubMessage& m);
+
+}  // namespace hubgate::mqtt

@@ -1,0 +1,37 @@
+// Which devices the gateway knows and their keys: static [[device]] entries from config (replaced
+// on SIGHUP) plus ids first seen on an `auth = "none"` listener. Read by the adapters' auth on
+// every CONNECT and by the C2D relay; thread-safe.
+#pragma once
+
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace hubgate {
+
+struct DeviceRecord {
+    std::string id;
+    std::string key;        // base64 SAS key; empty for devices seen on an auth = "none" listener
+    std::string module_id;  // configured module, empty = none
+};
+
+class DeviceDirectory {
+public:
+    std::optional<DeviceRecord> find(std::string_view id) const;
+    bool known(std::string_view id) const;
+    // Replaces the static devices (config reload). Devices seen on auth = "none" listeners stay.
+    void replace_static(std::vector<DeviceRecord> devices);
+    // Records an id that named itself on an auth = "none" listener; returns true the first time.
+    bool record_seen(std::string_view id);
+    std::size_t size() const;
+
+private:
+    mutable std::shared_mutex mu_;
+    std::unordered_map<std::string, DeviceRecord> static_;
+    std::unordered_map<std::string, DeviceRecord> seen_;
+};
+
+}  // namespace hubgate

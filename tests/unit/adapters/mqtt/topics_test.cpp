@@ -1,0 +1,65 @@
+#include <doctest/doctest.h>
+
+#include "adapters/mqtt/topics.hpp"
+#include "gateway/model/hub_message.hpp"
+
+using namespace hubgate;
+using namespace hubgate::mqtt;
+
+TEST_CASE("a D2C topic yields the device id and the property bag after events/") {
+    const auto t = parse_d2c_topic("devices/dev-1/messages/events/%24.mid=1&k=v");
+    REQUIRE(t);
+    CHECK(t->device_id == "dev-1");
+    CHECK(t->module_id.empty());
+    CHECK(t->property_bag == "%24.mid=1&k=v");
+}
+
+TEST_CASE("a module D2C topic yields the module id") {
+    const auto t = parse_d2c_topic("devices/dev-1/modules/filter/messages/events/a=b");
+    REQUIRE(t);
+    CHECK(t->device_id == "dev-1");
+    CHECK(t->module_id == "filter");
+    CHECK(t->property_bag == "a=b");
+}
+
+TEST_CASE("the bag may be empty, with or without the trailing slash") {
+    CHECK(parse_d2c_topic("devices/d/messages/events/")->property_bag.empty());
+    CHECK(parse_d2c_topic("devices/d/messages/events")->property_bag.empty());
+}
+
+TEST_CASE("a bag containing slashes is kept whole") {
+    CHECK(parse_d2c_topic("devices/d/messages/events/a=x/y&b")->property_bag == "a=x/y&b");
+}
+
+TEST_CASE("topics that are not IoT Hub D2C topics are not parsed") {
+    CHECK_FALSE(parse_d2c_topic("devices/d/messages/devicebound/x"));
+    CHECK_FALSE(parse_d2c_topic("devices//messages/events/"));
+    CHECK_FALSE(parse_d2c_topic("telemetry/d"));
+    CHECK_FALSE(parse_d2c_topic("devices/d/modules//messages/events/"));
+    CHECK_FALSE(parse_d2c_topic("devices/d/messages/eventsX/"));
+    CHECK_FALSE(parse_d2c_topic("$iothub/twin/GET/?$rid=1"));
+}
+
+TEST_CASE("only the device's own devicebound/# filter is a C2D subscription") {
+    CHECK(is_c2d_filter("devices/dev-1/messages/devicebound/#", "dev-1"));
+    CHECK_FALSE(is_c2d_filter("devices/dev-2/messages/devicebound/#", "dev-1"));
+    CHECK_FALSE(is_c2d_filter("devices/dev-1/messages/devicebound/+", "dev-1"));
+    CHECK_FALSE(is_c2d_filter("devices/+/messages/devicebound/#", "dev-1"));
+    CHECK_FALSE(is_c2d_filter("#", "dev-1"));
+}
+
+TEST_CASE("a C2D topic always has the slash after devicebound, even with no properties") {
+    std::string out = "stale";
+    HubMessage m;
+    format_c2d_topic(out, "dev-1", m);
+    CHECK(out == "devices/dev-1/messages/devicebound/");
+}
+
+TEST_CASE("a C2D topic carries the message's properties as a bag") {
+    std::string out;
+    HubMessage m;
+    m.system.message_id = "m1";
+    m.properties.set("k", std::string("v w"));
+    format_c2d_topic(out, "dev-1", m);
+    CHECK(out == "devices/dev-1/messages/devicebound/%24.mid=m1&k=v%20w");
+}
