@@ -17,6 +17,8 @@
 #include "gateway/devices/device_directory.hpp"
 #include "gateway/metrics/http_server.hpp"
 #include "gateway/metrics/registry.hpp"
+#include "gateway/relay/relay.hpp"
+#include "gateway/upstream/upstream_client.hpp"
 #include "store/store.hpp"
 
 namespace hubgate::app {
@@ -49,6 +51,8 @@ struct App::Impl {
     std::unique_ptr<store::Store> store;
     std::unique_ptr<StoreIngest> ingest;
     std::unique_ptr<mqtt::MqttServer> mqtt;
+    std::unique_ptr<upstream::UpstreamClient> upstream;
+    std::unique_ptr<relay::Relay> relay;
     std::unique_ptr<metrics::HttpServer> http;
     std::unique_ptr<asio::signal_set> signals;
     bool stopping = false;
@@ -81,12 +85,32 @@ int App::Impl::run() {
     devices.replace_static(device_records(cfg.devices));
     ingest = std::make_unique<StoreIngest>(*store);
 
+    // Upstream: the hub connection and the relay that drains the store into it. The relay starts
+    // first so it hears the first connect and drains a backlog from before a restart at once.
+    relay::RelayOptions relay_opts;
+    relay_opts.batch = cfg.upstream.batch;
+    relay_opts.max_batch_bytes = cfg.upstream.max_batch_bytes;
+    relay_opts.max_batch_delay = std::chrono::milliseconds(cfg.upstream.max_batch_delay_ms);
+    upstream::ClientOptions up_opts;
+    up_opts.upstream = cfg.upstream;
+    up_opts.gateway_id = cfg.gateway.id;
+    up_opts.max_inflight = std::max(relay_opts.window, relay_opts.unbatched_window);
+    upstream = std::make_unique<upstream::UpstreamClient>(std::move(up_opts), registry);
+    relay = std::make_unique<relay::Relay>(*store, *upstream, relay_opts, registry);
+    if (!relay->start()) {
+        store->close();
+        return 1;
+    }
+    upstream->start();
+
     // Device adapters: one line each (STYLE.md). CoAP joins here when it lands.
     mqtt::ServerOptions mqtt_opts;
     mqtt_opts.listeners = cfg.listeners;
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
     if (auto err = mqtt->start()) {
         spdlog::error("{}", err->reason);
+        relay->stop();
+        upstream->stop();
         store->close();
         return 1;
     }
@@ -148,6 +172,8 @@ void App::Impl::shutdown() {
     if (http) http->stop();
     if (signals) signals->cancel();
     if (mqtt) mqtt->stop();  // no new messages
+    if (relay) relay->stop();  // no new publishes; unacknowledged ones are sent again next start
+    if (upstream) upstream->stop();
     if (store) store->close();  // finishes the commit in flight (and the deletes the hub acked)
     const auto st = store ? store->stats() : store::Stats{};
     spdlog::info("stopped: {} messages ({} bytes) stored for relay", st.messages, st.bytes);

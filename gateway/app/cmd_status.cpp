@@ -86,6 +86,10 @@ int cmd_status(const std::string& config_path) {
     const auto m = parse_prometheus(*text);
     auto get = [&](const std::string& k) { auto it = m.find(k); return it == m.end() ? 0.0 : it->second; };
     std::cout << "gateway:    " << loaded.config->gateway.id << " (metrics at " << ep.to_string() << ")\n";
+    std::cout << "upstream:   " << (get("hubgate_upstream_connected") > 0 ? "connected" : "disconnected") << " as "
+              << loaded.config->upstream.gateway_device_id << ", "
+              << static_cast<std::uint64_t>(get("hubgate_upstream_messages_relayed_total")) << " messages relayed in "
+              << static_cast<std::uint64_t>(get("hubgate_upstream_batches_total")) << " batches\n";
     std::cout << "devices:    " << static_cast<std::uint64_t>(get("hubgate_mqtt_connections")) << " connected (MQTT)\n";
     std::cout << "queue:      " << static_cast<std::uint64_t>(get("hubgate_store_messages")) << " messages, "
               << static_cast<std::uint64_t>(get("hubgate_store_bytes")) << " bytes, oldest "

@@ -7,12 +7,19 @@
 namespace hubgate {
 
 std::string base64_encode(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+    std::string out;
+    base64_encode_to(out, bytes);
+    return out;
+}
+
+void base64_encode_to(std::string& out, std::string_view bytes) {
+    const std::size_t start = out.size();
+    // +1: EVP_EncodeBlock writes a terminating NUL after the text.
+    out.resize(start + 4 * ((bytes.size() + 2) / 3) + 1);
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + start),
                                   reinterpret_cast<const unsigned char*>(bytes.data()),
                                   static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
+    out.resize(start + static_cast<std::size_t>(n));
 }
 
 Result<std::string> base64_decode(std::string_view text) {

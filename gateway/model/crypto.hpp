@@ -9,6 +9,8 @@
 namespace hubgate {
 
 std::string base64_encode(std::string_view bytes);
+// Appends the encoding to a reused buffer (the upstream batcher's hot path: no allocation beyond growth).
+void base64_encode_to(std::string& out, std::string_view bytes);
 // Strict standard base64 (with padding); whitespace or bad characters are an error.
 Result<std::string> base64_decode(std::string_view text);
 // Raw 32-byte HMAC-SHA256 of `data` under `key`.

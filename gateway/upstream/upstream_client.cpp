@@ -1,0 +1,484 @@
+#include "gateway/upstream/upstream_client.hpp"
+
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "gateway/metrics/registry.hpp"
+#include "gateway/model/sas_token.hpp"
+#include "gateway/upstream/backoff.hpp"
+
+namespace hubgate::upstream {
+
+namespace {
+
+constexpr int kKeepAliveSeconds = 30;
+constexpr int kConnectTimeoutSeconds = 10;
+constexpr auto kDisconnectTimeout = std::chrono::seconds(2);
+constexpr auto kSubscribeTimeout = std::chrono::seconds(5);
+// While the hub stays away, repeat the "cannot connect" line at most this often.
+constexpr auto kOutageLogInterval = std::chrono::minutes(1);
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::int64_t system_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+Result<ConnectParameters> connect_parameters(const config::Upstream& upstream, std::int64_t now_unix,
+                                             std::chrono::seconds sas_ttl, const std::string& gateway_id) {
+    ConnectParameters p;
+    p.ca_file = upstream.ca_file;
+    if (upstream.profile == config::UpstreamProfile::azure_iot_hub) {
+        if (!upstream.connection_string) return Error{"upstream profile azure-iot-hub needs a connection_string"};
+        const ConnectionString& cs = *upstream.connection_string;
+        if (cs.host_name.empty() || cs.device_id.empty() || cs.shared_access_key.empty())
+            return Error{"upstream connection_string needs HostName, DeviceId and SharedAccessKey"};
+        if (sas_ttl.count() <= 0) return Error{"upstream SAS token lifetime must be positive"};
+        p.uri = "ssl://" + cs.host_name + ":8883";
+        p.client_id = cs.device_id;
+        p.username = cs.host_name + "/" + cs.device_id + "/?api-version=" + kApiVersion;
+        const std::int64_t expiry = now_unix + sas_ttl.count();
+        auto token = make_sas_token(cs.host_name + "/devices/" + cs.device_id, cs.shared_access_key, expiry);
+        if (!token) return Error{"cannot make the upstream SAS token: " + token.error()};
+        p.password = std::move(token.value());
+        p.expires_at = expiry;
+        return p;
+    }
+    if (!starts_with(upstream.url, "tcp://") && !starts_with(upstream.url, "ssl://"))
+        return Error{"upstream url must start with tcp:// or ssl:// (got \"" + upstream.url + "\")"};
+    p.uri = upstream.url;
+    p.client_id = !upstream.client_id.empty() ? upstream.client_id
+                  : !gateway_id.empty()       ? gateway_id
+                                              : upstream.gateway_device_id;
+    if (p.client_id.empty()) return Error{"upstream client_id is empty and no gateway id is set"};
+    p.username = upstream.username;
+    p.password = upstream.password;
+    return p;
+}
+
+std::chrono::seconds sas_renewal_after(std::chrono::seconds sas_ttl) {
+    return std::max(std::chrono::seconds(1), sas_ttl * 9 / 10);
+}
+
+struct UpstreamClient::Impl final : public mqtt::iaction_listener {
+    struct Pending {
+        std::function<void(bool)> done;
+        std::size_t bytes = 0;
+    };
+    enum class Ending { lost, renew, stop };
+
+    ClientOptions opts;
+    std::string gw;
+    std::string c2d_filter;
+
+    metrics::Gauge& m_connected;
+    metrics::Counter& m_connects;
+    metrics::Counter& m_connect_failures;
+    metrics::Counter& m_disconnects;
+    metrics::Counter& m_published_bytes;
+    metrics::Counter& m_acked;
+    metrics::Counter& m_failed;
+
+    mutable std::mutex mu;
+    std::condition_variable cv;
+    bool stopping = false;
+    std::thread worker;
+    std::function<void(bool, std::uint64_t)> state_listener;
+    std::function<void(const std::string&, const std::string&)> message_listener;
+    // The client of the current connection attempt; a new one per attempt, so that publishes left
+    // pending by a dropped connection die with their client instead of being resent by Paho after we
+    // already told the caller they failed.
+    std::shared_ptr<mqtt::async_client> client;
+    std::uint64_t generation = 0;  // which client's connection-lost callback is current
+    bool lost = false;
+    std::string lost_cause;
+    bool is_connected = false;
+    std::uint64_t epoch = 0;
+    std::unordered_map<std::uint64_t, Pending> pending;
+    std::uint64_t next_publish_id = 1;
+
+    // Outage logging state (worker thread only).
+    bool in_outage = false;
+    std::uint64_t outage_attempts = 0;
+    std::chrono::steady_clock::time_point outage_logged_at;
+
+    Impl(ClientOptions o, metrics::Registry& r)
+        : opts(std::move(o)),
+          m_connected(r.gauge("hubgate_upstream_connected", "1 while the upstream MQTT connection is up")),
+          m_connects(r.counter("hubgate_upstream_connects_total", "Successful upstream connects")),
+          m_connect_failures(r.counter("hubgate_upstream_connect_failures_total", "Failed upstream connect attempts")),
+          m_disconnects(r.counter("hubgate_upstream_disconnects_total", "Upstream connections lost or closed")),
+          m_published_bytes(r.counter("hubgate_upstream_published_bytes_total",
+                                      "Payload bytes of upstream publishes the hub acknowledged")),
+          m_acked(r.counter("hubgate_upstream_publishes_total", "Upstream QoS 1 publishes by outcome",
+                            {{"result", "acked"}})),
+          m_failed(r.counter("hubgate_upstream_publishes_total", "Upstream QoS 1 publishes by outcome",
+                             {{"result", "failed"}})) {
+        if (!opts.now_unix) opts.now_unix = system_now;
+        gw = opts.upstream.gateway_device_id;
+        if (gw.empty()) {
+            if (opts.upstream.profile == config::UpstreamProfile::azure_iot_hub && opts.upstream.connection_string)
+                gw = opts.upstream.connection_string->device_id;
+            else
+                gw = opts.gateway_id;
+        }
+        c2d_filter = "devices/" + gw + "/messages/devicebound/#";
+    }
+
+    // Publish completions, from Paho's threads (or from a client being destroyed).
+    void on_success(const mqtt::token& tok) override { complete(id_of(tok), true); }
+    void on_failure(const mqtt::token& tok) override { complete(id_of(tok), false); }
+
+    static std::uint64_t id_of(const mqtt::token& tok) {
+        return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
+    }
+
+    void complete(std::uint64_t id, bool acked) {
+        Pending p;
+        {
+            std::lock_guard lock(mu);
+            auto it = pending.find(id);
+            if (it == pending.end()) return;  // already failed when its connection dropped
+            p = std::move(it->second);
+            pending.erase(it);
+        }
+        if (acked) {
+            m_acked.inc();
+            m_published_bytes.inc(p.bytes);
+        } else {
+            m_failed.inc();
+        }
+        if (p.done) p.done(acked);
+    }
+
+    void fail_all_pending() {
+        std::unordered_map<std::uint64_t, Pending> dropped;
+        {
+            std::lock_guard lock(mu);
+            dropped.swap(pending);
+        }
+        for (auto& [id, p] : dropped) {
+            m_failed.inc();
+            if (p.done) p.done(false);
+        }
+    }
+
+    bool publish(const std::string& topic, std::string payload, std::function<void(bool)> done) {
+        std::shared_ptr<mqtt::async_client> cli;
+        std::uint64_t id = 0;
+        const std::size_t bytes = payload.size();
+        {
+            std::lock_guard lock(mu);
+            if (!is_connected || !client || pending.size() >= opts.max_inflight) return false;
+            cli = client;
+            id = next_publish_id++;
+            pending.emplace(id, Pending{std::move(done), bytes});
+        }
+        try {
+            auto msg = mqtt::make_message(topic, std::move(payload), 1, false);
+            cli->publish(msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)), *this);
+            return true;
+        } catch (const mqtt::exception& e) {
+            std::lock_guard lock(mu);
+            // Not found: the connection dropped meanwhile and done(false) was already called.
+            if (pending.erase(id) == 0) return true;
+            spdlog::debug("upstream: publish to {} refused: {}", topic, e.what());
+            return false;
+        }
+    }
+
+    void notify_state(bool up, std::uint64_t ep) {
+        std::function<void(bool, std::uint64_t)> listener;
+        {
+            std::lock_guard lock(mu);
+            listener = state_listener;
+        }
+        if (listener) listener(up, ep);
+    }
+
+    void on_message(const mqtt::const_message_ptr& msg) {
+        std::function<void(const std::string&, const std::string&)> listener;
+        {
+            std::lock_guard lock(mu);
+            listener = message_listener;
+        }
+        if (listener) listener(msg->get_topic(), msg->get_payload_str());
+    }
+
+    // Sleeps for the backoff delay; false when stop() interrupted it.
+    bool wait_before_retry(std::chrono::milliseconds delay) {
+        std::unique_lock lock(mu);
+        return !cv.wait_for(lock, delay, [&] { return stopping; });
+    }
+
+    void note_connect_failure(const std::string& uri, const std::string& reason) {
+        m_connect_failures.inc();
+        const auto now = std::chrono::steady_clock::now();
+        ++outage_attempts;
+        if (!in_outage) {
+            in_outage = true;
+            outage_logged_at = now;
+            spdlog::warn("upstream: cannot connect to {}: {} (retrying with backoff)", uri, reason);
+        } else if (now - outage_logged_at >= kOutageLogInterval) {
+            outage_logged_at = now;
+            spdlog::warn("upstream: still cannot connect to {} after {} attempts: {}", uri, outage_attempts, reason);
+        }
+    }
+
+    void drop_client(std::shared_ptr<mqtt::async_client>& cli) {
+        {
+            std::lock_guard lock(mu);
+            client.reset();
+            ++generation;
+        }
+        // Outside the lock: destroying the client fails its pending tokens through complete().
+        cli.reset();
+    }
+
+    // Connects once; the connected client, or null after a failure (already counted and logged).
+    std::shared_ptr<mqtt::async_client> try_connect(ConnectParameters& params) {
+        std::shared_ptr<mqtt::async_client> cli;
+        std::uint64_t gen = 0;
+        try {
+            cli = std::make_shared<mqtt::async_client>(params.uri, params.client_id, nullptr);
+        } catch (const mqtt::exception& e) {
+            note_connect_failure(params.uri, e.what());
+            return nullptr;
+        }
+        {
+            std::lock_guard lock(mu);
+            gen = ++generation;
+            client = cli;
+            lost = false;
+        }
+        cli->set_connection_lost_handler([this, gen](const std::string& cause) {
+            std::lock_guard lock(mu);
+            if (gen != generation) return;
+            lost = true;
+            lost_cause = cause.empty() ? "connection closed" : cause;
+            cv.notify_all();
+        });
+        cli->set_message_callback([this](mqtt::const_message_ptr msg) { on_message(msg); });
+
+        mqtt::connect_options co;
+        co.set_mqtt_version(MQTTVERSION_3_1_1);
+        co.set_clean_session(false);  // the broker keeps C2D for the gateway while it is away
+        co.set_keep_alive_interval(kKeepAliveSeconds);
+        co.set_connect_timeout(kConnectTimeoutSeconds);
+        co.set_automatic_reconnect(false);  // ours: fresh password each time, and jitter
+        // Slack above our own limit: Paho may count a publish as in flight for a moment after its
+        // completion reached us.
+        co.set_max_inflight(static_cast<int>(std::min<std::size_t>(opts.max_inflight * 2 + 8, 65535)));
+        if (!params.username.empty()) co.set_user_name(params.username);
+        if (!params.password.empty()) co.set_password(params.password);
+        if (starts_with(params.uri, "ssl://")) {
+            mqtt::ssl_options ssl;
+            if (!params.ca_file.empty()) ssl.set_trust_store(params.ca_file);
+            ssl.set_enable_server_cert_auth(true);
+            ssl.set_verify(true);  // host name check
+            co.set_ssl(std::move(ssl));
+        }
+
+        std::optional<std::string> failure;
+        bool stopped = false;
+        try {
+            auto tok = cli->connect(co);
+            // Polled rather than waited on, so that stop() never waits for a connect timeout.
+            while (!tok->wait_for(std::chrono::milliseconds(50))) {
+                std::lock_guard lock(mu);
+                if ((stopped = stopping)) break;
+            }
+        } catch (const mqtt::exception& e) {
+            failure = e.what();
+        }
+        if (failure || stopped) {
+            drop_client(cli);
+            if (failure) note_connect_failure(params.uri, *failure);
+            return nullptr;
+        }
+        return cli;
+    }
+
+    // Waits until the connection ends; says why.
+    Ending wait_connection_end(std::optional<std::chrono::steady_clock::time_point> renew_at) {
+        std::unique_lock lock(mu);
+        for (;;) {
+            if (stopping) return Ending::stop;
+            if (lost) return Ending::lost;
+            if (!renew_at) {
+                cv.wait(lock);
+                continue;
+            }
+            if (std::chrono::steady_clock::now() >= *renew_at) return Ending::renew;
+            cv.wait_until(lock, *renew_at);
+        }
+    }
+
+    void run() {
+        std::mt19937_64 rng(std::random_device{}());
+        Backoff backoff(opts.backoff_min, opts.backoff_max);
+        for (;;) {
+            {
+                std::lock_guard lock(mu);
+                if (stopping) break;
+            }
+            auto params = connect_parameters(opts.upstream, opts.now_unix(), opts.sas_ttl, opts.gateway_id);
+            std::shared_ptr<mqtt::async_client> cli;
+            if (params) {
+                cli = try_connect(*params);
+            } else {
+                note_connect_failure("upstream", params.error());
+            }
+            if (!cli) {
+                if (!wait_before_retry(backoff.next_delay(rng))) break;
+                continue;
+            }
+
+            const auto connected_at = std::chrono::steady_clock::now();
+            bool subscribe = false;
+            std::uint64_t ep = 0;
+            {
+                std::lock_guard lock(mu);
+                subscribe = static_cast<bool>(message_listener);
+            }
+            if (subscribe) {
+                try {
+                    cli->subscribe(c2d_filter, 1)->wait_for(kSubscribeTimeout);
+                } catch (const mqtt::exception& e) {
+                    spdlog::warn("upstream: subscribing to {} failed: {}", c2d_filter, e.what());
+                }
+            }
+            {
+                std::lock_guard lock(mu);
+                is_connected = true;
+                ep = ++epoch;
+            }
+            m_connects.inc();
+            m_connected.set(1);
+            if (in_outage && outage_attempts > 0)
+                spdlog::info("upstream: connected to {} as {} after {} failed attempts (epoch {})", params->uri,
+                             params->client_id, outage_attempts, ep);
+            else
+                spdlog::info("upstream: connected to {} as {} (epoch {})", params->uri, params->client_id, ep);
+            in_outage = false;
+            outage_attempts = 0;
+            notify_state(true, ep);
+
+            std::optional<std::chrono::steady_clock::time_point> renew_at;
+            if (params->expires_at) renew_at = connected_at + sas_renewal_after(opts.sas_ttl);
+            const Ending ending = wait_connection_end(renew_at);
+            std::string cause;
+            {
+                std::lock_guard lock(mu);
+                is_connected = false;
+                cause = lost_cause;
+            }
+            m_connected.set(0);
+            m_disconnects.inc();
+            if (ending != Ending::lost) {
+                // A clean DISCONNECT after the in-flight publishes had a moment to be acknowledged.
+                try {
+                    cli->disconnect(kDisconnectTimeout)->wait_for(kDisconnectTimeout + std::chrono::seconds(1));
+                } catch (const mqtt::exception&) {
+                }
+            }
+            switch (ending) {
+                case Ending::lost:
+                    in_outage = true;
+                    outage_logged_at = std::chrono::steady_clock::now();
+                    spdlog::warn("upstream: connection to {} lost: {}", params->uri, cause);
+                    break;
+                case Ending::renew:
+                    spdlog::info("upstream: reconnecting to renew the SAS token");
+                    break;
+                case Ending::stop:
+                    spdlog::info("upstream: disconnected from {}", params->uri);
+                    break;
+            }
+            fail_all_pending();
+            notify_state(false, ep);
+            drop_client(cli);
+            if (ending == Ending::stop) break;
+            if (ending == Ending::renew) continue;
+            if (std::chrono::steady_clock::now() - connected_at >= opts.stable_after) backoff.reset();
+            if (!wait_before_retry(backoff.next_delay(rng))) break;
+        }
+    }
+};
+
+UpstreamClient::UpstreamClient(ClientOptions options, metrics::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(options), registry)) {}
+
+UpstreamClient::~UpstreamClient() { stop(); }
+
+void UpstreamClient::start() {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->worker.joinable()) return;
+    impl_->stopping = false;
+    impl_->worker = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void UpstreamClient::stop() {
+    {
+        std::lock_guard lock(impl_->mu);
+        if (!impl_->worker.joinable()) return;
+        impl_->stopping = true;
+    }
+    impl_->cv.notify_all();
+    impl_->worker.join();
+}
+
+void UpstreamClient::set_state_listener(std::function<void(bool connected, std::uint64_t epoch)> listener) {
+    std::lock_guard lock(impl_->mu);
+    impl_->state_listener = std::move(listener);
+}
+
+bool UpstreamClient::connected() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->is_connected;
+}
+
+std::uint64_t UpstreamClient::epoch() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->epoch;
+}
+
+const std::string& UpstreamClient::gateway_device_id() const { return impl_->gw; }
+
+bool UpstreamClient::publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done) {
+    return impl_->publish(topic, std::move(payload), std::move(done));
+}
+
+void UpstreamClient::set_message_listener(
+    std::function<void(const std::string& topic, const std::string& payload)> listener) {
+    std::shared_ptr<mqtt::async_client> cli;
+    {
+        std::lock_guard lock(impl_->mu);
+        const bool first = !impl_->message_listener && listener;
+        impl_->message_listener = std::move(listener);
+        if (first && impl_->is_connected) cli = impl_->client;
+    }
+    // Already connected: subscribe now rather than at the next connect.
+    if (cli) {
+        try {
+            cli->subscribe(impl_->c2d_filter, 1);
+        } catch (const mqtt::exception& e) {
+            spdlog::warn("upstream: subscribing to {} failed: {}", impl_->c2d_filter, e.what());
+        }
+    }
+}
+
+}  // namespace hubgate::upstream

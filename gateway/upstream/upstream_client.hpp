@@ -1,0 +1,94 @@
+// The gateway's one MQTT connection to the hub (Paho MQTT C++ behind a pimpl): connects with a fresh
+// SAS token or the mqtt profile's credentials, reconnects with jittered backoff, publishes QoS 1.
+// Used by the D2C relay thread and the C2D relay; the connect-parameter derivation is pure and tested.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "gateway/model/result.hpp"
+
+namespace hubgate::metrics {
+class Registry;
+}
+
+namespace hubgate::upstream {
+
+// IoT Hub's MQTT username carries the API version the gateway speaks.
+inline constexpr const char* kApiVersion = "2021-04-12";
+
+// What one CONNECT uses. Made fresh for every attempt (the SAS token's expiry moves with `now`).
+struct ConnectParameters {
+    std::string uri;        // ssl://{HostName}:8883, or the mqtt profile's url
+    std::string client_id;  // DeviceId, or the mqtt profile's client_id (default: gateway id)
+    std::string username;   // may be empty (mqtt profile without credentials)
+    std::string password;   // SAS token (azure-iot-hub), may be empty
+    std::string ca_file;    // empty: the system trust store (ssl:// only)
+    std::optional<std::int64_t> expires_at;  // SAS expiry (Unix seconds); reconnect before it
+};
+
+// azure-iot-hub: username `{HostName}/{DeviceId}/?api-version=...`, password a SAS token for
+// `{HostName}/devices/{DeviceId}` valid until now_unix + sas_ttl. mqtt: the configured values, the
+// client id falling back to `gateway_id`. Fails with a reason when the config cannot yield a CONNECT.
+Result<ConnectParameters> connect_parameters(const config::Upstream& upstream, std::int64_t now_unix,
+                                             std::chrono::seconds sas_ttl = std::chrono::seconds(3600),
+                                             const std::string& gateway_id = {});
+
+// How long a connection may stay up before its SAS token is renewed by reconnecting: ~90% of the
+// token's lifetime, so a slow reconnect still finishes before the hub would close the session.
+std::chrono::seconds sas_renewal_after(std::chrono::seconds sas_ttl);
+
+struct ClientOptions {
+    config::Upstream upstream;
+    std::string gateway_id;  // [gateway] id
+    std::chrono::milliseconds backoff_min{100}, backoff_max{30000};
+    std::chrono::seconds sas_ttl{3600};
+    std::size_t max_inflight = 16;
+    std::function<std::int64_t()> now_unix{};  // empty: the system clock
+    // A connection that lasted this long counts as healthy: the next outage's backoff starts at min.
+    std::chrono::milliseconds stable_after{10000};
+};
+
+class UpstreamClient {
+public:
+    UpstreamClient(ClientOptions options, metrics::Registry& registry);
+    ~UpstreamClient();  // stops
+    UpstreamClient(const UpstreamClient&) = delete;
+    UpstreamClient& operator=(const UpstreamClient&) = delete;
+
+    // Begins connecting in the background (its own thread; retries until stop()).
+    void start();
+    // Disconnects cleanly (waits at most a few seconds). Publishes still pending get done(false).
+    void stop();
+
+    // Called on every state change from the client's own thread: true once CONNACK arrived, false
+    // when the connection is lost or closed. `epoch` increments on every successful connect (1 first).
+    // Set before start().
+    void set_state_listener(std::function<void(bool connected, std::uint64_t epoch)> listener);
+    bool connected() const;
+    std::uint64_t epoch() const;
+    const std::string& gateway_device_id() const;  // {gw}
+
+    // QoS 1 publish. done(true) on the hub's PUBACK, done(false) if the publish failed or the
+    // connection dropped first (the caller resends); called exactly once, from a Paho or the
+    // client's thread, never from inside publish(). Thread-safe. Returns false at once (done not
+    // called) when not connected, when max_inflight publishes are pending, or when Paho refuses it.
+    bool publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done);
+
+    // C2D: once set, every connect subscribes QoS 1 to `devices/{gw}/messages/devicebound/#` and
+    // messages go to the listener (Paho's thread; the PUBACK goes out when it returns, so store the
+    // message before returning). Set before start(): a broker delivers a session's queued messages
+    // right after CONNACK, and without a listener they would be acknowledged and lost.
+    void set_message_listener(std::function<void(const std::string& topic, const std::string& payload)> listener);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hubgate::upstream

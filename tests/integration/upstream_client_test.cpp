@@ -1,0 +1,242 @@
+// The upstream client against a real mosquitto standing in for the hub: connect, QoS 1 publish,
+// hub outage and return on the same port, credentials, C2D kept by the broker while away.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "gateway/metrics/registry.hpp"
+#include "gateway/upstream/upstream_client.hpp"
+#include "tests/support/hub_listener.hpp"
+#include "tests/support/mosquitto.hpp"
+#include "tests/support/paho_device.hpp"
+
+using namespace hubgate;
+using namespace hubgate::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Polls `pred` until it holds or `timeout` passes (no timing is asserted, only the outcome).
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return pred();
+}
+
+// Every (connected, epoch) the state listener saw, in order.
+struct StateLog {
+    std::mutex mu;
+    std::vector<std::pair<bool, std::uint64_t>> events;
+
+    void add(bool up, std::uint64_t epoch) {
+        std::lock_guard lock(mu);
+        events.emplace_back(up, epoch);
+    }
+    std::optional<std::pair<bool, std::uint64_t>> last() {
+        std::lock_guard lock(mu);
+        if (events.empty()) return std::nullopt;
+        return events.back();
+    }
+    bool last_is(bool up, std::uint64_t epoch) { return last() == std::make_pair(up, epoch); }
+};
+
+// A publish's outcome: unset until done() ran.
+struct Outcome {
+    std::atomic<int> calls{0};
+    std::atomic<bool> acked{false};
+
+    std::function<void(bool)> callback() {
+        return [this](bool ok) {
+            acked = ok;
+            ++calls;
+        };
+    }
+};
+
+upstream::ClientOptions mqtt_options(const Mosquitto& hub, const std::string& gateway_id) {
+    upstream::ClientOptions o;
+    o.upstream.profile = config::UpstreamProfile::mqtt;
+    o.upstream.url = hub.url();
+    o.upstream.gateway_device_id = gateway_id;
+    o.gateway_id = gateway_id;
+    o.backoff_min = 50ms;
+    o.backoff_max = 500ms;  // keeps the reconnect after a restart within the test's seconds
+    return o;
+}
+
+std::uint64_t counter(metrics::Registry& r, const std::string& name, const metrics::Labels& labels = {}) {
+    return r.counter(name, "", labels).value();
+}
+
+}  // namespace
+
+TEST_CASE("the client connects (epoch 1) and a QoS 1 publish is acked and reaches the hub on devices/{gw}/messages/events/") {
+    TempDir dir;
+    Mosquitto hub(dir);
+    hub.start();
+    HubListener listener(hub.port());
+    metrics::Registry registry;
+    upstream::UpstreamClient client(mqtt_options(hub, "gw-01"), registry);
+    StateLog states;
+    client.set_state_listener([&](bool up, std::uint64_t epoch) { states.add(up, epoch); });
+    client.start();
+
+    REQUIRE(eventually([&] { return states.last_is(true, 1); }));
+    CHECK(client.connected());
+    CHECK(client.gateway_device_id() == "gw-01");
+
+    const std::string payload("bin\0\xff payload", 13);
+    Outcome outcome;
+    REQUIRE(client.publish("devices/gw-01/messages/events/%24.mid=m1&k=v", payload, outcome.callback()));
+    REQUIRE(eventually([&] { return outcome.calls == 1; }));
+    CHECK(outcome.acked);
+    REQUIRE(listener.wait_for(1, 10s));
+    const auto got = listener.messages();
+    CHECK(got[0].topic == "devices/gw-01/messages/events/%24.mid=m1&k=v");
+    CHECK(got[0].payload == payload);
+
+    CHECK(counter(registry, "hubgate_upstream_connects_total") == 1);
+    CHECK(counter(registry, "hubgate_upstream_publishes_total", {{"result", "acked"}}) == 1);
+    CHECK(counter(registry, "hubgate_upstream_published_bytes_total") == payload.size());
+    CHECK(registry.gauge("hubgate_upstream_connected", "").value() == 1);
+
+    client.stop();
+    CHECK(states.last_is(false, 1));
+    CHECK_FALSE(client.connected());
+    CHECK(registry.gauge("hubgate_upstream_connected", "").value() == 0);
+    CHECK(outcome.calls == 1);  // done() ran exactly once
+}
+
+TEST_CASE("when the hub stops the client reports disconnected and refuses publishes and when it returns on the same port the client reconnects by itself with epoch 2") {
+    TempDir dir;
+    Mosquitto hub(dir);
+    hub.start();
+    HubListener listener(hub.port());
+    metrics::Registry registry;
+    upstream::UpstreamClient client(mqtt_options(hub, "gw-02"), registry);
+    StateLog states;
+    client.set_state_listener([&](bool up, std::uint64_t epoch) { states.add(up, epoch); });
+    client.start();
+    REQUIRE(eventually([&] { return states.last_is(true, 1); }));
+
+    hub.stop();
+    REQUIRE(eventually([&] { return states.last_is(false, 1); }));
+    Outcome refused;
+    CHECK_FALSE(client.publish("devices/gw-02/messages/events/", "x", refused.callback()));
+    CHECK(refused.calls == 0);  // refused at once: done is not called
+    CHECK(counter(registry, "hubgate_upstream_disconnects_total") == 1);
+
+    hub.start();
+    REQUIRE(eventually([&] { return states.last_is(true, 2); }));
+    Outcome outcome;
+    REQUIRE(client.publish("devices/gw-02/messages/events/", "after", outcome.callback()));
+    REQUIRE(eventually([&] { return outcome.calls == 1; }));
+    CHECK(outcome.acked);
+    REQUIRE(listener.wait_for(1, 10s));
+    CHECK(listener.messages().back().payload == "after");
+    CHECK(counter(registry, "hubgate_upstream_connects_total") == 2);
+}
+
+TEST_CASE("a publish the hub never acknowledged gets done(false) when the connection drops") {
+    TempDir dir;
+    Mosquitto hub(dir);
+    hub.start();
+    metrics::Registry registry;
+    upstream::UpstreamClient client(mqtt_options(hub, "gw-03"), registry);
+    StateLog states;
+    client.set_state_listener([&](bool up, std::uint64_t epoch) { states.add(up, epoch); });
+    client.start();
+    REQUIRE(eventually([&] { return states.last_is(true, 1); }));
+
+    hub.pause();  // the PUBLISH reaches the socket, no PUBACK can come back
+    Outcome outcome;
+    REQUIRE(client.publish("devices/gw-03/messages/events/", "lost", outcome.callback()));
+    hub.kill();
+    REQUIRE(eventually([&] { return outcome.calls == 1; }));
+    CHECK_FALSE(outcome.acked);
+    CHECK(states.last_is(false, 1));
+    CHECK(counter(registry, "hubgate_upstream_publishes_total", {{"result", "failed"}}) == 1);
+}
+
+TEST_CASE("mqtt profile: the CONNECT carries the configured username and password") {
+    TempDir dir;
+    MosquittoOptions opts;
+    opts.allow_anonymous = false;
+    opts.users = {{"gateway", "s3cret"}};
+    Mosquitto hub(dir, opts);
+    hub.start();
+
+    SUBCASE("the right password is accepted") {
+        metrics::Registry registry;
+        auto o = mqtt_options(hub, "gw-04");
+        o.upstream.username = "gateway";
+        o.upstream.password = "s3cret";
+        upstream::UpstreamClient client(o, registry);
+        client.start();
+        CHECK(eventually([&] { return client.connected(); }));
+    }
+    SUBCASE("a wrong password is refused and counted as a connect failure") {
+        metrics::Registry registry;
+        auto o = mqtt_options(hub, "gw-04");
+        o.upstream.username = "gateway";
+        o.upstream.password = "wrong";
+        upstream::UpstreamClient client(o, registry);
+        client.start();
+        REQUIRE(eventually([&] { return counter(registry, "hubgate_upstream_connect_failures_total") >= 2; }));
+        CHECK_FALSE(client.connected());
+        CHECK(counter(registry, "hubgate_upstream_connects_total") == 0);
+    }
+}
+
+TEST_CASE("C2D: the client subscribes to devices/{gw}/messages/devicebound/# and gets what the broker kept while it was away (clean session 0)") {
+    TempDir dir;
+    Mosquitto hub(dir);
+    hub.start();
+    metrics::Registry registry;
+    std::mutex mu;
+    std::vector<ReceivedMessage> received;
+    auto on_message = [&](const std::string& topic, const std::string& payload) {
+        std::lock_guard lock(mu);
+        received.push_back({topic, payload});
+    };
+    auto count = [&] {
+        std::lock_guard lock(mu);
+        return received.size();
+    };
+
+    {
+        upstream::UpstreamClient first(mqtt_options(hub, "gw-05"), registry);
+        first.set_message_listener(on_message);
+        first.start();
+        REQUIRE(eventually([&] { return first.connected(); }));
+        const auto live = run({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(hub.port()), "-q", "1",
+                               "-t", "devices/gw-05/messages/devicebound/%24.mid=live", "-m", "while-up"});
+        REQUIRE(live.exit_code == 0);
+        REQUIRE(eventually([&] { return count() == 1; }));
+        first.stop();
+    }
+    const auto queued = run({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(hub.port()), "-q", "1", "-t",
+                             "devices/gw-05/messages/devicebound/%24.mid=queued", "-m", "while-away"});
+    REQUIRE(queued.exit_code == 0);
+
+    upstream::UpstreamClient second(mqtt_options(hub, "gw-05"), registry);
+    second.set_message_listener(on_message);
+    second.start();
+    REQUIRE(eventually([&] { return count() == 2; }));
+    std::lock_guard lock(mu);
+    CHECK(received[0].topic == "devices/gw-05/messages/devicebound/%24.mid=live");
+    CHECK(received[0].payload == "while-up");
+    CHECK(received[1].topic == "devices/gw-05/messages/devicebound/%24.mid=queued");
+    CHECK(received[1].payload == "while-away");
+}
