@@ -17,6 +17,7 @@
 
 #include "config/config.hpp"
 #include "gateway/model/crypto.hpp"
+#include "gateway/model/validation.hpp"
 
 namespace hubgate::config {
 namespace {
@@ -25,15 +26,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kIdCharset = "1-128 chars: A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ '";
 
-// IoT Hub's device and module id rule.
-bool is_hub_id(std::string_view id) noexcept {
-    if (id.empty() || id.size() > 128) return false;
-    for (char c : id) {
-        const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && std::string_view("-.%_*?!(),:=@$'").find(c) == std::string_view::npos) return false;
-    }
-    return true;
-}
 
 const char* type_name(const toml::value& v) {
     switch (v.type()) {

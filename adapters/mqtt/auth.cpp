@@ -2,6 +2,7 @@
 
 #include "gateway/devices/device_directory.hpp"
 #include "gateway/model/sas_token.hpp"
+#include "gateway/model/validation.hpp"
 
 namespace hubgate::mqtt {
 
@@ -15,17 +16,6 @@ AuthResult refuse(ConnackCode code, const char* label, std::string reason) {
     return r;
 }
 
-bool valid_device_id(std::string_view id) {
-    // IoT Hub device ids: 1-128 ASCII alphanumerics and - . % _ * ? ! ( ) , : = @ $ '
-    if (id.empty() || id.size() > 128) return false;
-    for (unsigned char c : id) {
-        const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!alnum && std::string_view("-.%_*?!(),:=@$'").find(static_cast<char>(c)) == std::string_view::npos)
-            return false;
-    }
-    return true;
-}
-
 }  // namespace
 
 std::string_view device_id_from_username(std::string_view username) noexcept {
@@ -37,7 +27,7 @@ std::string_view device_id_from_username(std::string_view username) noexcept {
 
 AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix) {
     const std::string_view id = creds.client_id;
-    if (!valid_device_id(id))
+    if (!is_hub_id(id))
         return refuse(ConnackCode::identifier_rejected, "bad_client_id",
                       "client id '" + std::string(id.substr(0, 64)) +
                           "' is not a device id (1-128 ASCII letters, digits and -.%_*?!(),:=@$')");

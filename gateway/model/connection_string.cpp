@@ -3,19 +3,10 @@
 #include <array>
 
 #include "gateway/model/crypto.hpp"
+#include "gateway/model/validation.hpp"
 
 namespace hubgate {
 namespace {
-
-// IoT Hub's device and module id charset: 1-128 ASCII alphanumerics plus - . % _ * ? ! ( ) , : = @ $ '.
-bool is_hub_id(std::string_view id) noexcept {
-    if (id.empty() || id.size() > 128) return false;
-    for (char c : id) {
-        const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && std::string_view("-.%_*?!(),:=@$'").find(c) == std::string_view::npos) return false;
-    }
-    return true;
-}
 
 // A DNS name or IPv4 literal; enough to refuse the pastes that would only fail at connect time.
 bool is_host_name(std::string_view host) noexcept {

@@ -233,4 +233,13 @@ Status normalize_message(HubMessage& m, MessageIdGenerator& ids) {
     return check_size(m);
 }
 
+bool is_hub_id(std::string_view id) noexcept {
+    if (id.empty() || id.size() > 128) return false;
+    for (char c : id) {
+        const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && std::string_view("-.%_*?!(),:=@$'").find(c) == std::string_view::npos) return false;
+    }
+    return true;
+}
+
 }  // namespace hubgate

@@ -17,6 +17,11 @@ class MessageIdGenerator;
 // the message will travel with). Returns the first refusal with a reason a device owner can act on.
 Status normalize_message(HubMessage& m, MessageIdGenerator& ids);
 
+// IoT Hub's device and module id rule: 1-128 ASCII alphanumerics and - . % _ * ? ! ( ) , : = @ $ '.
+// Used by config (device ids, module ids), connection strings and MQTT auth (client ids).
+bool is_hub_id(std::string_view id) noexcept;
+inline constexpr const char* kHubIdRule = "1-128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '";
+
 // The individual rules, exposed for tests and for the C2D path.
 Status check_app_property_name(std::string_view name);
 Status check_app_property_value(std::string_view name, std::string_view value);
