@@ -89,4 +89,10 @@ std::vector<ReceivedMessage> HubListener::messages() const {
     return state_->messages;
 }
 
+std::vector<ReceivedMessage> HubListener::messages_from(std::size_t first) const {
+    std::lock_guard lock(state_->mu);
+    if (first >= state_->messages.size()) return {};
+    return {state_->messages.begin() + static_cast<std::ptrdiff_t>(first), state_->messages.end()};
+}
+
 }  // namespace hubgate::test

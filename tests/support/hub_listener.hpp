@@ -28,6 +28,9 @@ public:
     // True once at least n messages arrived within `timeout`.
     bool wait_for(std::size_t n, std::chrono::milliseconds timeout) const;
     std::vector<ReceivedMessage> messages() const;  // a copy, in arrival order
+    // A copy of the messages from index `first` on (those that arrived after the first `first`),
+    // for readers that follow a long stream without copying it all again.
+    std::vector<ReceivedMessage> messages_from(std::size_t first) const;
 
 private:
     struct State;

@@ -130,4 +130,16 @@ RunResult mosquitto_pub(std::uint16_t port, const std::string& device_id, const 
     return run(std::move(argv));
 }
 
+RunResult mosquitto_pub_lines(std::uint16_t port, const std::string& device_id,
+                              const std::optional<std::string>& password, const std::string& topic,
+                              const std::string& lines_file, int qos, std::chrono::milliseconds timeout) {
+    // run() gives no stdin: a shell redirects the file, with the arguments passed through "$@"
+    // so that nothing in them is ever parsed by the shell.
+    std::vector<std::string> argv{"sh", "-c", "f=$1; shift; exec mosquitto_pub \"$@\" < \"$f\"", "sh", lines_file,
+                                  "-V", "mqttv311", "-h", "127.0.0.1", "-p", std::to_string(port), "-i", device_id};
+    if (password) argv.insert(argv.end(), {"-u", device_username(device_id), "-P", *password});
+    argv.insert(argv.end(), {"-q", std::to_string(qos), "-t", topic, "-l"});
+    return run(std::move(argv), timeout);
+}
+
 }  // namespace hubgate::test
