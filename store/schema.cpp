@@ -30,7 +30,34 @@ CREATE TABLE meta (
 INSERT INTO meta (id, messages, bytes, last_seq) VALUES (1, 0, 0, 0);
 )sql";
 
-constexpr std::array<std::string_view, 1> kSteps{kV1};
+// v2: the C2D inbox and the devices first seen on an auth = "none" listener. Inbox seq comes from
+// meta.inbox_last_seq (same reason as the outbox: a rowid would be reused once the inbox empties, and
+// a delivery position "after seq N" would then skip or repeat). message_id is the dedup key of a
+// message the hub resent; (device_id, seq) serves "the device's oldest after N"; expires_ms serves
+// the expiry scan without reading every row.
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE meta ADD COLUMN inbox_last_seq INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE c2d_inbox (
+  seq            INTEGER PRIMARY KEY,
+  device_id      TEXT    NOT NULL,
+  message_id     TEXT    NOT NULL,
+  enqueued_ms    INTEGER NOT NULL,
+  expires_ms     INTEGER NOT NULL,
+  delivery_count INTEGER NOT NULL DEFAULT 0,
+  ack            INTEGER NOT NULL,
+  props          BLOB    NOT NULL,
+  body           BLOB    NOT NULL,
+  UNIQUE (device_id, message_id)
+);
+CREATE INDEX c2d_inbox_device_seq ON c2d_inbox (device_id, seq);
+CREATE INDEX c2d_inbox_expires ON c2d_inbox (expires_ms);
+CREATE TABLE known_devices (
+  id            TEXT    PRIMARY KEY,
+  first_seen_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 2> kSteps{kV1, kV2};
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 // The writer: one thread owns the writer connection and turns everything queued since the last
-// commit (appends and removes) into one transaction. Counters live in memory and in the meta row.
+// commit (appends, removes, inbox work) into one transaction. Counters live in memory and in the
+// meta row.
 #include "store/store.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/inbox_work.hpp"
 #include "store/record_codec.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_util.hpp"
@@ -53,22 +55,40 @@ struct RemoveRequest {
     std::function<void()> done;
 };
 
+using InboxQueue = std::vector<std::unique_ptr<detail::InboxWork>>;
+
 struct WorkQueue {
     std::vector<AppendRequest> appends;
     std::vector<RemoveRequest> removes;
+    InboxQueue inbox;  // in arrival order
     std::vector<std::promise<void>> flushes;
     std::vector<std::promise<void>> maintains;
 
     bool empty() const noexcept {
-        return appends.empty() && removes.empty() && flushes.empty() && maintains.empty();
+        return appends.empty() && removes.empty() && inbox.empty() && flushes.empty() && maintains.empty();
     }
     void clear() noexcept {  // keeps the vectors' capacity for the next group
         appends.clear();
         removes.clear();
+        inbox.clear();
         flushes.clear();
         maintains.clear();
     }
 };
+
+// Which inbox work a transaction runs: a retry after a failed group leaves out what may grow the file.
+enum class InboxPart { all, growing, not_growing };
+
+// Finished work is reset to null in the queue; it is in no part.
+bool in_part(const std::unique_ptr<detail::InboxWork>& w, InboxPart part) noexcept {
+    if (!w) return false;
+    switch (part) {
+        case InboxPart::all: return true;
+        case InboxPart::growing: return w->grows();
+        case InboxPart::not_growing: return !w->grows();
+    }
+    return false;
+}
 
 // In-memory state of one transaction; published to Counts only after COMMIT succeeds.
 struct TxState {
@@ -105,6 +125,7 @@ struct Store::Impl {
         expired_head_stmt, delete_upto_stmt;
 
     std::shared_ptr<Counts> counts = std::make_shared<Counts>();
+    detail::InboxTables inbox;  // writer-thread side of the C2D inbox (inbox.cpp)
 
     metrics::Counter* appended_total = nullptr;
     metrics::Counter* removed_total = nullptr;
@@ -188,7 +209,7 @@ struct Store::Impl {
         counts->bytes = static_cast<std::uint64_t>(sqlite3_column_int64(meta->get(), 1));
         counts->last_seq = sqlite3_column_int64(meta->get(), 2);
         counts->oldest_enqueued_ms = query_oldest();
-        return std::nullopt;
+        return inbox.open(db.get(), path, options.now_ms);
     }
 
     void register_metrics(metrics::Registry& r) {
@@ -216,6 +237,7 @@ struct Store::Impl {
         rejected_disk_full = &r.counter("hubgate_store_rejected_total", "Messages refused by the outbox",
                                         {{"reason", "disk_full"}});
         commit_errors = &r.counter("hubgate_store_commit_errors_total", "Store write transactions rolled back");
+        inbox.register_metrics(r);
     }
 
     std::int64_t query_oldest() {
@@ -398,11 +420,14 @@ struct Store::Impl {
         return {AppendOutcome::failed, "store write failed: " + what};
     }
 
-    // One transaction: removes first (they make room), then appends in arrival order.
-    // Returns false when the transaction rolled back; outcome/reason say why.
+    // One transaction: removes first (they make room), then appends in arrival order, then the
+    // inbox work of `part` in arrival order. Returns false when the transaction rolled back;
+    // outcome/reason say why.
     bool run_transaction(std::vector<RemoveRequest>& removes, std::vector<AppendRequest>& appends,
-                         std::vector<AppendResult>& results, TxState& tx, std::pair<AppendOutcome, std::string>& failure) {
+                         InboxQueue& inbox_work, InboxPart part, std::vector<AppendResult>& results, TxState& tx,
+                         std::pair<AppendOutcome, std::string>& failure) {
         tx = begin_state();
+        inbox.begin();
         results.assign(appends.size(), AppendResult{});
         if (sqlite3_exec(db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
             failure = fail(sqlite3_errcode(db.get()), "begin");
@@ -410,19 +435,50 @@ struct Store::Impl {
         }
         bool ok = apply_removes(removes, tx);
         for (std::size_t i = 0; ok && i < appends.size(); ++i) ok = apply_append(appends[i], tx, results[i]);
-        ok = ok && update_meta(tx);
-        if (ok && sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+        for (std::size_t i = 0; ok && i < inbox_work.size(); ++i)
+            if (in_part(inbox_work[i], part)) ok = inbox_work[i]->apply(inbox);
+        ok = ok && update_meta(tx) && inbox.end();
+        if (ok && sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) {
+            inbox.commit();
+            return true;
+        }
         failure = fail(sqlite3_errcode(db.get()), "commit");
         return false;
     }
 
+    void finish_inbox(InboxQueue& inbox_work, InboxPart part, bool committed) {
+        for (auto& w : inbox_work)
+            if (in_part(w, part)) {
+                run_callback("inbox", [&] { w->finish(committed); });
+                w.reset();  // finished exactly once
+            }
+    }
+
+    // A group with nothing but inbox reads needs no write transaction (and counts no commit).
+    static bool only_inbox_reads(const WorkQueue& work) noexcept {
+        if (!work.appends.empty() || !work.removes.empty() || work.inbox.empty()) return false;
+        return std::none_of(work.inbox.begin(), work.inbox.end(), [](const auto& w) { return w->writes(); });
+    }
+
+    void run_inbox_reads(InboxQueue& inbox_work) {
+        for (auto& w : inbox_work) {
+            const bool ok = w->apply(inbox);
+            if (!ok) spdlog::error("store: C2D inbox read failed on {}: {}", path, detail::errmsg(db.get()));
+            run_callback("inbox", [&] { w->finish(ok); });
+        }
+    }
+
     void commit_group(WorkQueue& work) {
-        if (work.appends.empty() && work.removes.empty()) return;
+        if (work.appends.empty() && work.removes.empty() && work.inbox.empty()) return;
+        if (only_inbox_reads(work)) {
+            run_inbox_reads(work.inbox);
+            return;
+        }
         std::vector<AppendResult> results;
         TxState tx;
         std::pair<AppendOutcome, std::string> failure;
         std::uint64_t committed_inserts = 0;
-        if (run_transaction(work.removes, work.appends, results, tx, failure)) {
+        if (run_transaction(work.removes, work.appends, work.inbox, InboxPart::all, results, tx, failure)) {
             publish(tx);
             committed_inserts = tx.inserted;
             appended_total->inc(tx.inserted);
@@ -442,6 +498,7 @@ struct Store::Impl {
                     run_callback("append", [&] { req.done(results[i]); });
                 }
             }
+            finish_inbox(work.inbox, InboxPart::all, true);
         } else {
             std::uint64_t refused = 0;
             for (auto& req : work.appends) refused += req.messages.size();
@@ -452,14 +509,23 @@ struct Store::Impl {
                 hand_back(req, r);
                 run_callback("append", [&] { req.done(r); });
             }
-            // Acknowledged deletes free space: try them alone before giving up on them.
-            if (!work.removes.empty() && !work.appends.empty()) {
+            // Inbox work that may grow the file fails with the appends (inbox_put answers failed).
+            const bool inbox_grew =
+                std::any_of(work.inbox.begin(), work.inbox.end(), [](const auto& w) { return w->grows(); });
+            finish_inbox(work.inbox, InboxPart::growing, false);
+            // Acknowledged deletes free space, and inbox reads and deletes need none: try them
+            // alone before giving up on them (unless they were all the group had).
+            const bool retry = !work.removes.empty() || std::any_of(work.inbox.begin(), work.inbox.end(),
+                                                                    [](const auto& w) { return w != nullptr; });
+            if (retry && (!work.appends.empty() || inbox_grew)) {
                 std::vector<AppendRequest> none;
-                if (run_transaction(work.removes, none, results, tx, failure)) {
+                if (run_transaction(work.removes, none, work.inbox, InboxPart::not_growing, results, tx, failure)) {
                     publish(tx);
                     removed_total->inc(tx.removed);
+                    finish_inbox(work.inbox, InboxPart::not_growing, true);
                 }
             }
+            finish_inbox(work.inbox, InboxPart::all, false);  // what is left rolled back
         }
         // Removes that failed leave their rows in place: they are sent again after a restart
         // (at-least-once), never lost.
@@ -615,6 +681,22 @@ void Store::remove(std::vector<SeqRange> acked, std::function<void()> done) {
     if (done) done();
 }
 
+void Store::enqueue_inbox(std::unique_ptr<detail::InboxWork> work) {
+    {
+        std::lock_guard lock(impl_->mu);
+        if (!impl_->closed) {
+            impl_->queue.inbox.push_back(std::move(work));
+            impl_->cv.notify_one();
+            return;
+        }
+    }
+    work->finish(false);
+}
+
+std::uint64_t Store::inbox_count() const noexcept {
+    return impl_->inbox.count->load(std::memory_order_relaxed);
+}
+
 void Store::set_commit_listener(std::function<void(std::int64_t)> listener) {
     std::lock_guard lock(impl_->mu);
     impl_->commit_listener = std::move(listener);
@@ -663,6 +745,7 @@ void Store::close() {
                     &impl_->update_meta_stmt, &impl_->oldest_stmt, &impl_->expired_head_stmt,
                     &impl_->delete_upto_stmt})
         s->reset();
+    impl_->inbox.close();
     impl_->db.reset();
     spdlog::info("store: closed {} ({} messages)", impl_->path, impl_->counts->messages.load());
 }

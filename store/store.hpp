@@ -1,12 +1,14 @@
-// The durable D2C outbox (SQLite, WAL, group commit). Adapters append hub messages and acknowledge
-// devices from the durable callback; the batcher reads oldest first through an OutboxReader and
-// removes the seq ranges the hub acknowledged. See docs/store.md.
+// The durable store (SQLite, WAL, group commit). Adapters append hub messages to the D2C outbox and
+// acknowledge devices from the durable callback; the batcher reads oldest first through an
+// OutboxReader and removes the seq ranges the hub acknowledged; the C2D relay keeps per-device inbox
+// queues and the known devices. See docs/store.md.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,8 +16,13 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/model/hub_message.hpp"
 #include "gateway/model/result.hpp"
+#include "store/inbox.hpp"
 
 namespace hubgate::store {
+
+namespace detail {
+class InboxWork;
+}
 
 struct SeqRange {
     std::int64_t first;
@@ -97,10 +104,40 @@ public:
 
     const std::string& path() const noexcept;
 
+    // ---- C2D inbox and known devices (inbox.cpp) ---------------------------------------------
+    // Any thread. Each request joins the writer's queue and commit group like append(); `done`
+    // runs on the writer thread after the transaction holding the change committed (durable), or
+    // at once on the calling thread after close() (put: failed, next: nullopt, lists: empty).
+
+    // Queues `m` unless (device_id, message_id) is already in the inbox (duplicate: the hub resent
+    // it; seq = the queued one's) or the device already has `queue_depth` messages (queue_full,
+    // seq 0). Sets seq and enqueued_ms (if 0) in what it stores. done(result, seq).
+    void inbox_put(C2dMessage m, std::uint32_t queue_depth, std::function<void(InboxPut, std::int64_t seq)> done);
+    // The oldest message for the device with seq > after_seq (0 = from the start), or nullopt.
+    // Expired messages are returned too: inbox_take_expired is what removes them.
+    void inbox_next(std::string device_id, std::int64_t after_seq,
+                    std::function<void(std::optional<C2dMessage>)> done);
+    // Sets delivery_count (abandon / a delivery attempt that ended without completion).
+    void inbox_set_delivery_count(std::int64_t seq, std::uint32_t count, std::function<void()> done = {});
+    // Deletes the message (completed, rejected, dead-lettered, expired). done(existed).
+    void inbox_remove(std::int64_t seq, std::function<void(bool existed)> done = {});
+    // Deletes every message with expires_ms <= now_ms and hands them over, oldest seq first.
+    void inbox_take_expired(std::int64_t now_ms, std::function<void(std::vector<C2dMessage>)> done);
+    // Distinct device ids with queued messages, sorted (after a restart, to know whom to deliver to).
+    void inbox_devices(std::function<void(std::vector<std::string>)> done);
+    // Known devices: ids first seen on an auth = "none" listener, persisted so C2D can reach them
+    // after a restart. Idempotent; done(newly_added).
+    void device_seen(std::string id, std::function<void(bool newly_added)> done = {});
+    // Sorted.
+    void known_devices(std::function<void(std::vector<std::string>)> done);
+    std::uint64_t inbox_count() const noexcept;  // messages in the inbox; O(1), any thread
+
     struct Impl;
 
 private:
     explicit Store(std::unique_ptr<Impl> impl);
+    // Queues inbox work for the writer; after close() it is finished (failed) at once instead.
+    void enqueue_inbox(std::unique_ptr<detail::InboxWork> work);
     std::unique_ptr<Impl> impl_;
 };
 

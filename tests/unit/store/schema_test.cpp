@@ -83,13 +83,13 @@ TEST_CASE("an appended migration step upgrades an older store in place and keeps
     }
     const auto current = schema::steps();
     std::vector<std::string_view> next(current.begin(), current.end());
-    next.push_back("CREATE TABLE c2d_inbox (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);");
+    next.push_back("CREATE TABLE future_table (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);");
     RawDb raw(f.options.limits.path);
     auto before = schema::migrate(raw.db, next, f.options.limits.path);
     REQUIRE(before.ok());
     CHECK(*before == schema_version());
     CHECK(raw.integer("PRAGMA user_version") == schema_version() + 1);
-    CHECK(raw.integer("SELECT count(*) FROM c2d_inbox") == 0);
+    CHECK(raw.integer("SELECT count(*) FROM future_table") == 0);
     CHECK(raw.integer("SELECT count(*) FROM outbox") == 3);
 }
 
