@@ -9,9 +9,11 @@
 #include <csignal>
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <spdlog/spdlog.h>
 
 #include "adapters/mqtt/mqtt_server.hpp"
+#include "gateway/c2d/c2d_relay.hpp"
 #include "gateway/app/store_ingest.hpp"
 #include "gateway/app/version.hpp"
 #include "gateway/devices/device_directory.hpp"
@@ -26,6 +28,13 @@ namespace hubgate::app {
 namespace asio = boost::asio;
 
 namespace {
+
+std::vector<std::string> known_devices_from(store::Store& st) {
+    std::promise<std::vector<std::string>> p;
+    auto f = p.get_future();
+    st.known_devices([&p](std::vector<std::string> ids) { p.set_value(std::move(ids)); });
+    return f.get();
+}
 
 std::vector<DeviceRecord> device_records(const std::vector<config::Device>& devices) {
     std::vector<DeviceRecord> out;
@@ -53,6 +62,7 @@ struct App::Impl {
     std::unique_ptr<mqtt::MqttServer> mqtt;
     std::unique_ptr<upstream::UpstreamClient> upstream;
     std::unique_ptr<relay::Relay> relay;
+    std::unique_ptr<c2d::C2dRelay> c2d;
     std::unique_ptr<metrics::HttpServer> http;
     std::unique_ptr<asio::signal_set> signals;
     bool stopping = false;
@@ -101,14 +111,22 @@ int App::Impl::run() {
         store->close();
         return 1;
     }
-    upstream->start();
-
     // Device adapters: one line each (STYLE.md). CoAP joins here when it lands.
     mqtt::ServerOptions mqtt_opts;
     mqtt_opts.listeners = cfg.listeners;
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
+    // C2D: ids first seen on auth = "none" listeners are persisted, so commands reach them after a
+    // restart; the relay hooks the upstream listener before the upstream connects, so messages a
+    // broker kept for the gateway are not acknowledged unseen.
+    for (const auto& id : known_devices_from(*store)) devices.record_seen(id);
+    devices.set_seen_listener([this](const std::string& id) { store->device_seen(id); });
+    c2d = std::make_unique<c2d::C2dRelay>(io, *store, *upstream, *mqtt, devices, cfg.c2d, registry);
+    c2d->start();
+    upstream->start();
+
     if (auto err = mqtt->start()) {
         spdlog::error("{}", err->reason);
+        c2d->stop();
         relay->stop();
         upstream->stop();
         store->close();
@@ -172,6 +190,7 @@ void App::Impl::shutdown() {
     if (http) http->stop();
     if (signals) signals->cancel();
     if (mqtt) mqtt->stop();  // no new messages
+    if (c2d) c2d->stop();    // gathered feedback goes into the store
     if (relay) relay->stop();  // no new publishes; unacknowledged ones are sent again next start
     if (upstream) upstream->stop();
     if (store) store->close();  // finishes the commit in flight (and the deletes the hub acked)

@@ -25,11 +25,21 @@ void DeviceDirectory::replace_static(std::vector<DeviceRecord> devices) {
 }
 
 bool DeviceDirectory::record_seen(std::string_view id) {
-    std::unique_lock lock(mu_);
+    std::function<void(const std::string&)> listener;
     const std::string key(id);
-    if (static_.count(key) || seen_.count(key)) return false;
-    seen_.emplace(key, DeviceRecord{key, {}, {}});
+    {
+        std::unique_lock lock(mu_);
+        if (static_.count(key) || seen_.count(key)) return false;
+        seen_.emplace(key, DeviceRecord{key, {}, {}});
+        listener = seen_listener_;
+    }
+    if (listener) listener(key);
     return true;
+}
+
+void DeviceDirectory::set_seen_listener(std::function<void(const std::string& id)> listener) {
+    std::unique_lock lock(mu_);
+    seen_listener_ = std::move(listener);
 }
 
 std::size_t DeviceDirectory::size() const {

@@ -3,6 +3,7 @@
 // every CONNECT and by the C2D relay; thread-safe.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -24,14 +25,17 @@ public:
     bool known(std::string_view id) const;
     // Replaces the static devices (config reload). Devices seen on auth = "none" listeners stay.
     void replace_static(std::vector<DeviceRecord> devices);
-    // Records an id that named itself on an auth = "none" listener; returns true the first time.
+    // Records an id that named itself on an auth = "none" listener; returns true the first time
+    // (and then tells the seen listener, which persists it so C2D reaches it after a restart).
     bool record_seen(std::string_view id);
+    void set_seen_listener(std::function<void(const std::string& id)> listener);
     std::size_t size() const;
 
 private:
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, DeviceRecord> static_;
     std::unordered_map<std::string, DeviceRecord> seen_;
+    std::function<void(const std::string&)> seen_listener_;
 };
 
 }  // namespace hubgate
