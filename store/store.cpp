@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "store/inbox_work.hpp"
+#include "gateway/model/clock.hpp"
 #include "store/record_codec.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_util.hpp"
@@ -23,12 +24,6 @@ namespace hubgate::store {
 using detail::StmtPtr;
 
 namespace {
-
-std::int64_t system_now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // Read by stats() and the scrape-time gauges from any thread; written by the writer after commits.
 // Shared with the gauges so a scrape after the store is gone reads stale numbers, not freed memory.
@@ -639,7 +634,7 @@ Store::~Store() { close(); }
 
 Result<std::unique_ptr<Store>> Store::open(Options options, metrics::Registry& registry) {
     auto impl = std::make_unique<Impl>();
-    if (!options.now_ms) options.now_ms = system_now_ms;
+    if (!options.now_ms) options.now_ms = unix_ms;
     impl->path = options.limits.path;
     impl->options = std::move(options);
     if (auto e = impl->open_db()) return *e;

@@ -6,6 +6,7 @@
 
 #include "adapters/mqtt/server_core.hpp"
 #include "gateway/devices/device_directory.hpp"
+#include "gateway/model/clock.hpp"
 
 namespace hubgate::mqtt {
 
@@ -50,7 +51,7 @@ MqttServer::Core::Core(asio::io_context& io_, ServerOptions options_, DeviceDire
 
 std::int64_t MqttServer::Core::now_unix() const {
     if (options.now_unix) return options.now_unix();
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return unix_seconds();
 }
 
 void MqttServer::Core::add(const std::shared_ptr<Session>& s) { owners.emplace(s.get(), s); }

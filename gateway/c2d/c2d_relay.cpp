@@ -16,6 +16,7 @@
 #include "gateway/c2d/feedback.hpp"
 #include "gateway/devices/device_directory.hpp"
 #include "gateway/metrics/registry.hpp"
+#include "gateway/model/clock.hpp"
 #include "gateway/model/message_id.hpp"
 #include "gateway/model/property_bag.hpp"
 #include "gateway/pipeline/c2d_delivery.hpp"
@@ -28,11 +29,6 @@ namespace hubgate::c2d {
 namespace asio = boost::asio;
 
 namespace {
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 bool wants_positive(store::AckMode a) { return a == store::AckMode::positive || a == store::AckMode::full; }
 bool wants_negative(store::AckMode a) { return a == store::AckMode::negative || a == store::AckMode::full; }
@@ -124,7 +120,7 @@ void C2dRelay::Impl::on_upstream_message(const std::string& topic, const std::st
     store::AckMode ack = store::AckMode::none;
     auto reject = [&](const char* reason, std::string why) {
         spdlog::warn("c2d: message {} rejected: {}", m.system.message_id.empty() ? "(no id)" : m.system.message_id, why);
-        FeedbackRecord r{m.system.message_id, m.device_id, FeedbackStatus::rejected, std::move(why), now_ms()};
+        FeedbackRecord r{m.system.message_id, m.device_id, FeedbackStatus::rejected, std::move(why), unix_ms()};
         auto self = shared_from_this();
         const bool negative = wants_negative(ack);
         asio::post(io, [self, r = std::move(r), reason, negative]() mutable {
@@ -149,7 +145,7 @@ void C2dRelay::Impl::on_upstream_message(const std::string& topic, const std::st
     }
     store::C2dMessage c;
     c.ack = ack;
-    const std::int64_t now = now_ms();
+    const std::int64_t now = unix_ms();
     c.expires_ms = now + static_cast<std::int64_t>(options.default_ttl_seconds) * 1000;
     if (!m.system.absolute_expiry_time.empty()) {
         const auto exp = parse_iso8601_utc_ms(m.system.absolute_expiry_time);
@@ -206,7 +202,7 @@ void C2dRelay::Impl::pump(const std::string& device) {
                 s.busy = false;
                 return;
             }
-            if (m->expires_ms <= now_ms()) {
+            if (m->expires_ms <= unix_ms()) {
                 // Never delivered once expired: drop it (Expired feedback) and look at the next one.
                 auto gone = std::move(*m);
                 self->store.inbox_remove(gone.seq);
@@ -279,7 +275,7 @@ void C2dRelay::Impl::on_outcome(store::C2dMessage m, DeliveryOutcome outcome) {
 void C2dRelay::Impl::add_feedback(const store::C2dMessage& m, FeedbackStatus status, std::string description) {
     const bool wanted = status == FeedbackStatus::success ? wants_positive(m.ack) : wants_negative(m.ack);
     if (!wanted) return;
-    add_feedback(FeedbackRecord{m.message.system.message_id, m.message.device_id, status, std::move(description), now_ms()});
+    add_feedback(FeedbackRecord{m.message.system.message_id, m.message.device_id, status, std::move(description), unix_ms()});
 }
 
 void C2dRelay::Impl::add_feedback(FeedbackRecord r) {
@@ -301,7 +297,7 @@ void C2dRelay::Impl::add_feedback(FeedbackRecord r) {
 
 void C2dRelay::Impl::flush_feedback() {
     if (pending_feedback.empty()) return;
-    auto msg = feedback_message(pending_feedback, upstream.gateway_device_id(), ids.next(), now_ms());
+    auto msg = feedback_message(pending_feedback, upstream.gateway_device_id(), ids.next(), unix_ms());
     spdlog::debug("c2d: {} feedback records queued upstream", pending_feedback.size());
     pending_feedback.clear();
     if (feedback_timer_armed) feedback_timer.cancel();
@@ -314,7 +310,7 @@ void C2dRelay::Impl::flush_feedback() {
 }
 
 void C2dRelay::Impl::sweep_expired() {
-    store.inbox_take_expired(now_ms(), [self = shared_from_this()](std::vector<store::C2dMessage> gone) {
+    store.inbox_take_expired(unix_ms(), [self = shared_from_this()](std::vector<store::C2dMessage> gone) {
         asio::post(self->io, [self, gone = std::move(gone)] {
             for (const auto& m : gone) {
                 self->expired.inc();

@@ -10,20 +10,12 @@
 #include <vector>
 
 #include "gateway/metrics/registry.hpp"
+#include "gateway/model/clock.hpp"
 #include "gateway/relay/batch_format.hpp"
 #include "gateway/upstream/upstream_client.hpp"
 #include "store/store.hpp"
 
 namespace hubgate::relay {
-
-namespace {
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-}  // namespace
 
 struct Relay::Impl {
     Impl(store::Store& s, upstream::UpstreamClient& c, RelayOptions o, metrics::Registry& r)
@@ -273,7 +265,7 @@ void Relay::Impl::fill_window() {
         if (!full) {
             // A small backlog: give the batch until its oldest message is max_batch_delay old.
             const std::int64_t due = batch_oldest_ms + options.max_batch_delay.count();
-            const std::int64_t now = now_ms();
+            const std::int64_t now = unix_ms();
             if (now < due) {
                 // Rows already packed stay in the builder; new commits wake us (data_hint).
                 store_drained = false;

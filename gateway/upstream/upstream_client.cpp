@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gateway/metrics/registry.hpp"
+#include "gateway/model/clock.hpp"
 #include "gateway/model/sas_token.hpp"
 #include "gateway/upstream/backoff.hpp"
 
@@ -29,11 +30,6 @@ constexpr auto kSubscribeTimeout = std::chrono::seconds(5);
 constexpr auto kOutageLogInterval = std::chrono::minutes(1);
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
-std::int64_t system_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 }  // namespace
 
@@ -127,7 +123,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                             {{"result", "acked"}})),
           m_failed(r.counter("hubgate_upstream_publishes_total", "Upstream QoS 1 publishes by outcome",
                              {{"result", "failed"}})) {
-        if (!opts.now_unix) opts.now_unix = system_now;
+        if (!opts.now_unix) opts.now_unix = unix_seconds;
         gw = opts.upstream.gateway_device_id;
         if (gw.empty()) {
             if (opts.upstream.profile == config::UpstreamProfile::azure_iot_hub && opts.upstream.connection_string)
