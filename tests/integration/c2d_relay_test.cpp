@@ -344,6 +344,16 @@ TEST_CASE("a message for a device the gateway does not know is not queued and th
     CHECK(rig.c2d_metric("queued") == 0);
 }
 
+TEST_CASE("a message without a device-id property is not queued and the hub gets Rejected feedback") {
+    C2dRig rig;
+    rig.send(C2dSend("c2d-nobody", "", "full"));
+    const auto fb = rig.wait_feedback("c2d-nobody", "Rejected");
+    REQUIRE_MESSAGE(fb, "no Rejected feedback reached the hub");
+    CHECK(fb->device_id.empty());
+    CHECK(rig.c2d_metric("queued") == 0);
+    CHECK(rig.gw->metric("hubgate_c2d_rejected_total{reason=\"no_device_id\"}") == 1);
+}
+
 TEST_CASE("a message for a device whose queue is full is not queued and the hub gets Rejected feedback") {
     C2dRig rig("queue_depth = 2\n");
     for (const char* id : {"c2d-full-1", "c2d-full-2", "c2d-full-3"}) rig.send(C2dSend(id, "dev-1"));
