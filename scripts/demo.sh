@@ -69,7 +69,7 @@ set +e; "$bin" check-config -c "$work/broken.toml"; rc=$?; set -e
 echo "exit code: $rc"; [ "$rc" -eq 2 ]
 
 step "2. a local mosquitto plays the hub; a subscriber records what the hub receives"
-hub_port=$(free_port); metrics_port=$(free_port); mqtt_port=$(free_port)
+hub_port=$(free_port); metrics_port=$(free_port); mqtt_port=$(free_port); coap_port=$(free_port)
 cat > "$work/mosquitto.conf" <<CFG
 listener $hub_port 127.0.0.1
 allow_anonymous true
@@ -85,22 +85,29 @@ mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "$hub_port" -q 1 -c -i demo-hub-reader
 sub_pid=$!
 echo "hub on 127.0.0.1:$hub_port"
 
-step "3. the gateway starts: MQTT listener with SAS auth, three devices, relay to the hub"
+step "3. the gateway starts: MQTT listener (SAS auth, three devices), CoAP listener, relay to the hub"
 {
   printf '[gateway]\nid = "gw-demo"\ndata_dir = "%s"\n\n' "$work"
   printf '[upstream]\nprofile = "mqtt"\nurl = "tcp://127.0.0.1:%s"\n\n' "$hub_port"
   printf '[metrics]\nbind = "127.0.0.1:%s"\n\n' "$metrics_port"
   printf '[c2d]\nfeedback_max_delay_ms = 1000  # gather feedback for 1 s (default 15 s) so the demo shows it\n\n'
   printf '[[listener]]\nprotocol = "mqtt"\nbind = "127.0.0.1:%s"\nauth = "sas"\nmodule_id = "telemetry"\n\n' "$mqtt_port"
+  printf '[[listener]]\nprotocol = "coap"\nbind = "127.0.0.1:%s"\nauth = "none"\nmodule_id = "coap"\n\n' "$coap_port"
   for d in thermo-1 thermo-2 meter-1; do
     printf '[[device]]\nid = "%s"\nkey = "%s"\n\n' "$d" "$(head -c 32 /dev/urandom | base64)"
   done
 } > "$work/hubgate.toml"
 start_gateway
 
-step "4. three devices publish 300 QoS 1 messages each; the gateway relays them in batches"
+step "4. three MQTT devices publish 300 QoS 1 messages each, a CoAP device 20; all relayed in batches"
 publish_all 1 300
-for _ in $(seq 100); do [ "$(hub_ids | wc -l)" -ge 900 ] && break; sleep 0.1; done
+echo "a CoAP device posts 20 readings (coap-client, each answered 2.04 only once stored):"
+for i in $(seq 20); do
+  coap-client-openssl -m post -B 5 -t 50 -e "{\"soil\":$i}" \
+    "coap://127.0.0.1:$coap_port/devices/soil-1/messages/events?site=demo" >/dev/null
+done
+echo "  coap requests answered 2.04: $(curl -fs "http://127.0.0.1:$metrics_port/metrics" | awk '$1 ~ /^hubgate_coap_requests_total/ && /2.04/ {s += $2} END {print s + 0}')"
+for _ in $(seq 100); do [ "$(hub_ids | wc -l)" -ge 920 ] && break; sleep 0.1; done
 echo "hub received $(hub_ids | sort -u | wc -l) messages in $(wc -l < "$work/hub.out") publishes; store holds $(metric hubgate_store_messages)"
 
 step "5. the cloud sends a command to meter-1; the device gets it; feedback goes back to the hub"
@@ -143,13 +150,13 @@ before=$(date +%s%N)
 start_hub
 for _ in $(seq 600); do [ "$(metric hubgate_store_messages)" = 0 ] && break; sleep 0.1; done
 after=$(date +%s%N)
-for _ in $(seq 100); do [ "$(hub_ids | sort -u | wc -l)" -ge 9900 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(hub_ids | sort -u | wc -l)" -ge 9920 ] && break; sleep 0.1; done
 "$bin" status -c "$work/hubgate.toml"
 awk -v ns=$((after - before)) -v n="$(metric hubgate_upstream_batches_total)" \
   'BEGIN { printf "backlog drained %.1f s after the hub came back (%d batches relayed in all)\n", ns / 1e9, n }'
 
 step "9. every acknowledged message arrived at the hub"
-expected=$(( 3 * 3300 ))
+expected=$(( 3 * 3300 + 20 ))
 received=$(hub_ids | sort -u | wc -l)
 dups=$(( $(hub_ids | wc -l) - received ))
 echo "expected $expected, the hub has $received distinct messages ($dups duplicates from resends)"

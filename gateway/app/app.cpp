@@ -12,6 +12,7 @@
 #include <future>
 #include <spdlog/spdlog.h>
 
+#include "adapters/coap/coap_server.hpp"
 #include "adapters/mqtt/mqtt_server.hpp"
 #include "gateway/c2d/c2d_relay.hpp"
 #include "gateway/app/store_ingest.hpp"
@@ -60,6 +61,7 @@ struct App::Impl {
     std::unique_ptr<store::Store> store;
     std::unique_ptr<StoreIngest> ingest;
     std::unique_ptr<mqtt::MqttServer> mqtt;
+    std::unique_ptr<coap::CoapServer> coap;
     std::unique_ptr<upstream::UpstreamClient> upstream;
     std::unique_ptr<relay::Relay> relay;
     std::unique_ptr<c2d::C2dRelay> c2d;
@@ -111,7 +113,7 @@ int App::Impl::run() {
         store->close();
         return 1;
     }
-    // Device adapters: one line each (STYLE.md). CoAP joins here when it lands.
+    // Device adapters: each is one folder and a few lines here (STYLE.md).
     mqtt::ServerOptions mqtt_opts;
     mqtt_opts.listeners = cfg.listeners;
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
@@ -133,6 +135,19 @@ int App::Impl::run() {
         return 1;
     }
 
+    coap::ServerOptions coap_opts;
+    coap_opts.listeners = cfg.listeners;
+    coap = std::make_unique<coap::CoapServer>(io, std::move(coap_opts), devices, *ingest, registry);
+    if (auto err = coap->start()) {
+        spdlog::error("{}", err->reason);
+        mqtt->stop();
+        c2d->stop();
+        relay->stop();
+        upstream->stop();
+        store->close();
+        return 1;
+    }
+
     http = std::make_unique<metrics::HttpServer>(io, registry);
     if (auto err = http->listen(cfg.metrics.bind.host, cfg.metrics.bind.port)) {
         spdlog::error("{}", err->reason);
@@ -141,10 +156,6 @@ int App::Impl::run() {
     }
     spdlog::info("metrics: serving /metrics and /healthz on {}", cfg.metrics.bind.to_string());
 
-    for (const auto& l : cfg.listeners)
-        if (l.protocol == config::Protocol::coap || l.protocol == config::Protocol::coaps)
-            spdlog::warn("listener {} {}: CoAP is not served by this build yet", config::to_string(l.protocol),
-                         l.bind.to_string());
 
     wait_for_signals();
     sd_notify(0, "READY=1");
@@ -190,6 +201,7 @@ void App::Impl::shutdown() {
     if (http) http->stop();
     if (signals) signals->cancel();
     if (mqtt) mqtt->stop();  // no new messages
+    if (coap) coap->stop();
     if (c2d) c2d->stop();    // gathered feedback goes into the store
     if (relay) relay->stop();  // no new publishes; unacknowledged ones are sent again next start
     if (upstream) upstream->stop();

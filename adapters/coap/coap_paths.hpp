@@ -1,0 +1,62 @@
+// Pure CoAP request mapping for the telemetry path (no libcoap, no I/O, fuzzable): Uri-Path ->
+// device id, Uri-Query -> properties, Content-Format -> content type. Used by coap_server.cpp.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gateway/model/hub_message.hpp"
+
+namespace hubgate {
+class MessageIdGenerator;
+}
+
+namespace hubgate::coap {
+
+// What a request path names. C2D paths (devicebound) will be added here as more kinds.
+struct PathMatch {
+    enum class Kind {
+        telemetry,      // devices/{id}/messages/events
+        bad_device_id,  // the telemetry shape, but {id} breaks IoT Hub's id rule -> 4.00
+        not_found,      // anything else -> 4.04
+    };
+    Kind kind = Kind::not_found;
+    std::string device_id;
+};
+
+// `uri_path` is the request's Uri-Path options joined with '/', without a leading slash (what
+// libcoap's coap_get_uri_path() gives). A trailing empty segment is tolerated.
+PathMatch match_path(std::string_view uri_path);
+
+// Content-Format registry number -> content-type system property. Unregistered numbers travel as
+// `application/vnd.coap.cf.N` so nothing is lost.
+std::string content_type_for_format(std::uint32_t content_format);
+
+// Why a telemetry request is refused, and the CoAP response code that says so.
+struct Refusal {
+    std::uint8_t code_class = 4;   // 4.xx
+    std::uint8_t code_detail = 0;  // e.g. 0 for 4.00, 13 for 4.13
+    const char* counter_reason = "";  // metrics label
+    std::string text;                 // diagnostic payload (short, for the device owner)
+};
+
+struct TelemetryRequest {
+    std::string_view device_id;
+    std::string_view module_id;  // empty = none
+    std::string_view query;      // Uri-Query options joined with '&'
+    std::optional<std::uint32_t> content_format;
+    std::string_view body;
+};
+
+// Builds and normalizes the hub message. The query is an IoT Hub property bag (URL-encoded
+// `k=v&...`, `$.mid`-style keys are system properties); a `$.ct` in the query wins over the
+// Content-Format option. Refusals: bad properties 4.00, over 256 KB 4.13.
+struct BuildResult {
+    std::optional<HubMessage> message;
+    std::optional<Refusal> refusal;
+};
+BuildResult build_telemetry(const TelemetryRequest& req, MessageIdGenerator& ids);
+
+}  // namespace hubgate::coap

@@ -1,0 +1,480 @@
+// libcoap context, the telemetry resource, the duplicate-request cache and the Asio integration
+// (libcoap's epoll fd waited on by a stream_descriptor, its timeouts by a steady_timer).
+#include "adapters/coap/coap_server.hpp"
+
+#include <coap3/coap.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <spdlog/spdlog.h>
+#include <string>
+#include <utility>
+
+#include "adapters/coap/coap_paths.hpp"
+#include "adapters/coap/dedup_cache.hpp"
+#include "gateway/devices/device_directory.hpp"
+#include "gateway/metrics/registry.hpp"
+#include "gateway/model/message_id.hpp"
+#include "gateway/model/validation.hpp"
+#include "gateway/pipeline/ingest.hpp"
+
+namespace hubgate::coap {
+
+namespace {
+
+namespace asio = boost::asio;
+
+void log_from_libcoap(coap_log_t level, const char* message) {
+    std::string_view text(message);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    const auto lvl = level <= LOG_ERR ? spdlog::level::err : level == LOG_WARNING ? spdlog::level::warn
+                     : level <= LOG_INFO                                         ? spdlog::level::info
+                                                                                 : spdlog::level::debug;
+    spdlog::log(lvl, "coap: libcoap: {}", text);
+}
+
+void startup_libcoap() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        coap_startup();
+        coap_set_log_handler(&log_from_libcoap);
+        coap_set_log_level(LOG_WARNING);
+        coap_dtls_set_log_level(LOG_ERR);
+    });
+}
+
+std::string code_text(std::uint8_t cls, std::uint8_t detail) {
+    return std::to_string(cls) + "." + (detail < 10 ? "0" : "") + std::to_string(detail);
+}
+
+// libcoap 4.3 cannot report the port an endpoint bound to, so port 0 is resolved here first.
+std::optional<std::uint16_t> free_udp_port(const sockaddr* addr, socklen_t len) {
+    const int s = ::socket(addr->sa_family, SOCK_DGRAM, 0);
+    if (s < 0) return std::nullopt;
+    std::optional<std::uint16_t> port;
+    sockaddr_storage bound{};
+    socklen_t blen = sizeof bound;
+    if (::bind(s, addr, len) == 0 && ::getsockname(s, reinterpret_cast<sockaddr*>(&bound), &blen) == 0)
+        port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                 : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    ::close(s);
+    return port;
+}
+
+// One accepted request whose commit is in flight; the async re-invocation answers from it.
+struct Pending {
+    std::string dedup_key;
+    coap_session_t* session = nullptr;  // referenced while pending
+    std::string token;
+    bool done = false;
+    DedupCache::Entry answer;
+};
+
+}  // namespace
+
+struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
+    Impl(asio::io_context& io_, ServerOptions options_, DeviceDirectory& devices_, IngestSink& ingest_,
+         metrics::Registry& registry_)
+        : io(io_), options(std::move(options_)), devices(devices_), ingest(ingest_), registry(registry_), timer(io_),
+          duplicates(registry_.counter("hubgate_coap_duplicates_total",
+                                       "Retransmitted CoAP requests answered from the duplicate cache")) {}
+
+    struct ListenerState {
+        config::Listener config;
+        std::uint16_t port = 0;
+    };
+
+    asio::io_context& io;
+    ServerOptions options;
+    DeviceDirectory& devices;
+    IngestSink& ingest;
+    metrics::Registry& registry;
+    asio::steady_timer timer;
+    metrics::Counter& duplicates;
+
+    coap_context_t* ctx = nullptr;
+    std::optional<asio::posix::stream_descriptor> fd;
+    std::vector<ListenerState> listeners;
+    DedupCache dedup;
+    MessageIdGenerator ids;
+    std::map<std::pair<coap_session_t*, std::string>, std::shared_ptr<Pending>> pending;
+    std::string psk_key;  // backing store for the key handed to libcoap (it copies it at once)
+    coap_bin_const_t psk_bin{};
+    bool running = false;
+
+    // ---- lifecycle ------------------------------------------------------------------------------
+
+    Status start() {
+        startup_libcoap();
+        ctx = coap_new_context(nullptr);
+        if (!ctx) return Error{"coap: cannot create the libcoap context"};
+        coap_set_app_data(ctx, this);
+        // The handler then sees a Block1 upload as one body (libcoap reassembles it).
+        coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+
+        bool need_psk = false;
+        for (const auto& l : options.listeners)
+            if (l.protocol == config::Protocol::coaps) need_psk = true;
+        if (need_psk) {
+            if (!coap_dtls_is_supported()) return Error{"coap: this libcoap has no DTLS support (coaps listener)"};
+            coap_dtls_spsk_t spsk{};
+            spsk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+            spsk.validate_id_call_back = &Impl::validate_psk_identity;
+            spsk.id_call_back_arg = this;
+            if (!coap_context_set_psk2(ctx, &spsk)) return Error{"coap: cannot set up DTLS-PSK"};
+        }
+
+        for (const auto& l : options.listeners) {
+            if (l.protocol != config::Protocol::coap && l.protocol != config::Protocol::coaps) continue;
+            if (auto err = bind_listener(l)) return err;
+        }
+
+        coap_resource_t* r = coap_resource_unknown_init2(nullptr, 0);
+        coap_register_request_handler(r, COAP_REQUEST_POST, &Impl::on_post_trampoline);
+        // C2D over CoAP (GET/Observe and DELETE on devicebound) is not served yet: say so plainly,
+        // rather than let libcoap answer a DELETE with its default 2.02, which a device would read
+        // as "completed".
+        for (auto method : {COAP_REQUEST_GET, COAP_REQUEST_PUT, COAP_REQUEST_DELETE})
+            coap_register_request_handler(r, method, &Impl::on_not_implemented);
+        coap_add_resource(ctx, r);
+
+        const int epfd = coap_context_get_coap_fd(ctx);
+        if (epfd < 0) return Error{"coap: libcoap was built without epoll; cannot join the Asio loop"};
+        fd.emplace(io, epfd);
+        running = true;
+        arm_fd();
+        schedule_timeout();
+        return std::nullopt;
+    }
+
+    Status bind_listener(const config::Listener& l) {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_DGRAM;
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+        addrinfo* res = nullptr;
+        const std::string port_text = std::to_string(l.bind.port);
+        const std::string where = std::string(config::to_string(l.protocol)) + " listener " + l.bind.to_string();
+        if (::getaddrinfo(l.bind.host.empty() ? nullptr : l.bind.host.c_str(), port_text.c_str(), &hints, &res) != 0 ||
+            !res)
+            return Error{"coap: cannot resolve " + where};
+        std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, &::freeaddrinfo);
+        std::uint16_t port = l.bind.port;
+        if (port == 0) {
+            auto p = free_udp_port(res->ai_addr, res->ai_addrlen);
+            if (!p) return Error{"coap: cannot bind " + where};
+            port = *p;
+        }
+        coap_address_t addr;
+        coap_address_init(&addr);
+        addr.size = res->ai_addrlen;
+        std::memcpy(&addr.addr, res->ai_addr, res->ai_addrlen);
+        coap_address_set_port(&addr, port);
+        const coap_proto_t proto = l.protocol == config::Protocol::coaps ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
+        if (!coap_new_endpoint(ctx, &addr, proto)) return Error{"coap: cannot bind " + where};
+        listeners.push_back({l, port});
+        spdlog::info("coap: listening on {} ({})", l.bind.host + ":" + std::to_string(port),
+                     config::to_string(l.protocol));
+        return std::nullopt;
+    }
+
+    void stop() {
+        if (!ctx) return;
+        running = false;
+        timer.cancel();
+        if (fd) {
+            boost::system::error_code ec;
+            fd->cancel(ec);
+            (void)fd->release();  // libcoap owns the epoll fd and closes it
+            fd.reset();
+        }
+        for (auto& [k, p] : pending) coap_session_release(p->session);
+        pending.clear();
+        coap_free_context(ctx);
+        ctx = nullptr;
+        listeners.clear();
+    }
+
+    // ---- Asio integration -----------------------------------------------------------------------
+
+    void arm_fd() {
+        fd->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [w = weak_from_this()](const boost::system::error_code& ec) {
+                           auto self = w.lock();
+                           if (ec || !self || !self->running) return;
+                           self->process();
+                           if (self->running) self->arm_fd();
+                       });
+    }
+
+    void process() {
+        if (!ctx) return;
+        coap_io_process(ctx, COAP_IO_NO_WAIT);
+        schedule_timeout();
+    }
+
+    void schedule_timeout() {
+        if (!ctx) return;
+        coap_tick_t now;
+        coap_ticks(&now);
+        const unsigned ms = coap_io_prepare_epoll(ctx, now);
+        // 0 = libcoap has nothing due; still look in now and then (sessions idle out).
+        timer.expires_after(std::chrono::milliseconds(ms ? ms : 1000));
+        timer.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+            auto self = w.lock();
+            if (ec || !self || !self->running) return;
+            self->process();
+        });
+    }
+
+    // ---- DTLS-PSK -------------------------------------------------------------------------------
+
+    static const coap_bin_const_t* validate_psk_identity(coap_bin_const_t* identity, coap_session_t*, void* arg) {
+        auto* self = static_cast<Impl*>(arg);
+        const std::string id(reinterpret_cast<const char*>(identity->s), identity->length);
+        auto rec = self->devices.find(id);
+        if (!rec || rec->key.empty()) {
+            self->count_refusal("psk_identity");
+            spdlog::warn("coap: DTLS-PSK identity '{}' is not a device with a key: handshake refused",
+                         id.substr(0, 128));
+            return nullptr;
+        }
+        // The PSK is the key text exactly as in the connection string (common CoAP tools take text).
+        self->psk_key = rec->key;
+        self->psk_bin.s = reinterpret_cast<const std::uint8_t*>(self->psk_key.data());
+        self->psk_bin.length = self->psk_key.size();
+        return &self->psk_bin;
+    }
+
+    // ---- requests -------------------------------------------------------------------------------
+
+    static void on_not_implemented(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
+                                   coap_pdu_t* resp) {
+        static constexpr char kWhy[] = "only POST /devices/{id}/messages/events is served (C2D over CoAP comes later)";
+        coap_pdu_set_code(resp, static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(501)));
+        coap_add_data(resp, sizeof kWhy - 1, reinterpret_cast<const std::uint8_t*>(kWhy));
+    }
+
+    static void on_post_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
+                                   coap_pdu_t* resp) {
+        auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
+        self->on_post(s, req, resp);
+    }
+
+    const ListenerState* listener_for(coap_session_t* s) const {
+        const auto port = coap_address_get_port(coap_session_get_addr_local(s));
+        const bool dtls = coap_session_get_proto(s) == COAP_PROTO_DTLS;
+        for (const auto& l : listeners)
+            if (l.port == port && (l.config.protocol == config::Protocol::coaps) == dtls) return &l;
+        return listeners.empty() ? nullptr : &listeners.front();
+    }
+
+    static std::string peer_text(coap_session_t* s) {
+        unsigned char buf[INET6_ADDRSTRLEN + 16] = {};
+        const auto n = coap_print_addr(coap_session_get_addr_remote(s), buf, sizeof buf);
+        std::string peer(reinterpret_cast<const char*>(buf), n);
+        peer += coap_session_get_proto(s) == COAP_PROTO_DTLS ? "/dtls" : "/udp";
+        return peer;
+    }
+
+    void count_refusal(const char* reason) {
+        registry.counter("hubgate_coap_refused_total", "CoAP requests refused, by reason", {{"reason", reason}}).inc();
+    }
+
+    void count_code(std::uint8_t cls, std::uint8_t detail) {
+        registry.counter("hubgate_coap_requests_total", "CoAP telemetry requests answered, by response code",
+                         {{"code", code_text(cls, detail)}})
+            .inc();
+    }
+
+    static void write_answer(coap_pdu_t* resp, const DedupCache::Entry& a) {
+        coap_pdu_set_code(resp, static_cast<coap_pdu_code_t>((a.code_class << 5) | a.code_detail));
+        if (a.max_age) {
+            std::uint8_t buf[4];
+            coap_add_option(resp, COAP_OPTION_MAXAGE, coap_encode_var_safe(buf, sizeof buf, a.max_age), buf);
+        }
+        if (!a.payload.empty())
+            coap_add_data(resp, a.payload.size(), reinterpret_cast<const std::uint8_t*>(a.payload.data()));
+    }
+
+    // Answers at once with a refusal, logs it once and remembers it for retransmits.
+    void refuse(coap_pdu_t* resp, const std::string& key, const std::string& peer, const Refusal& r,
+                std::uint32_t max_age = 0) {
+        count_refusal(r.counter_reason);
+        count_code(r.code_class, r.code_detail);
+        spdlog::warn("coap: {} refused with {} ({}): {}", peer, code_text(r.code_class, r.code_detail),
+                     r.counter_reason, r.text);
+        auto& e = dedup.insert(key, DedupCache::Clock::now());
+        e.done = true;
+        e.code_class = r.code_class;
+        e.code_detail = r.code_detail;
+        e.max_age = max_age;
+        e.payload = r.text.substr(0, 200);
+        write_answer(resp, e);
+    }
+
+    void on_post(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
+        const coap_bin_const_t tok = coap_pdu_get_token(req);
+        std::string token(reinterpret_cast<const char*>(tok.s), tok.length);
+
+        // The async trigger re-runs the request once the commit finished: answer from the result.
+        if (coap_find_async(s, tok)) {
+            auto it = pending.find({s, token});
+            if (it != pending.end() && it->second->done) {
+                write_answer(resp, it->second->answer);
+                count_code(it->second->answer.code_class, it->second->answer.code_detail);
+                coap_session_release(it->second->session);
+                pending.erase(it);
+            } else {
+                duplicates.inc();  // a retransmit while the commit is pending: empty ACK again
+            }
+            return;
+        }
+
+        const std::string peer = peer_text(s);
+        const std::string key = dedup_key(peer, static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
+        if (auto* e = dedup.find(key, DedupCache::Clock::now())) {
+            duplicates.inc();
+            if (e->done) write_answer(resp, *e);
+            return;
+        }
+
+        const ListenerState* l = listener_for(s);
+        if (!l) return;
+        // Raw option text (libcoap's coap_get_uri_path/coap_get_query would percent-encode it).
+        std::string path, query_text;
+        bool slash_in_segment = false;
+        coap_opt_iterator_t oi;
+        coap_option_iterator_init(req, &oi, COAP_OPT_ALL);
+        while (coap_opt_t* o = coap_option_next(&oi)) {
+            const std::string_view v(reinterpret_cast<const char*>(coap_opt_value(o)), coap_opt_length(o));
+            if (oi.number == COAP_OPTION_URI_PATH) {
+                if (!path.empty()) path += '/';
+                path += v;
+                slash_in_segment = slash_in_segment || v.find('/') != std::string_view::npos;
+            } else if (oi.number == COAP_OPTION_URI_QUERY) {
+                if (!query_text.empty()) query_text += '&';
+                query_text += v;
+            }
+        }
+        if (slash_in_segment)
+            return refuse(resp, key, peer, {4, 0, "bad_path", "a Uri-Path segment contains '/'"});
+        const PathMatch pm = match_path(path);
+        if (pm.kind == PathMatch::Kind::not_found)
+            return refuse(resp, key, peer,
+                          {4, 4, "not_found", "no such resource '/" + path.substr(0, 100) +
+                                                  "'; POST /devices/{id}/messages/events"});
+        if (pm.kind == PathMatch::Kind::bad_device_id)
+            return refuse(resp, key, peer,
+                          {4, 0, "bad_path", "device id '" + pm.device_id.substr(0, 128) + "' breaks the rule: " +
+                                                 kHubIdRule});
+
+        std::string module_id = l->config.module_id;
+        if (l->config.protocol == config::Protocol::coaps) {
+            const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
+            const std::string identity =
+                ident ? std::string(reinterpret_cast<const char*>(ident->s), ident->length) : std::string();
+            if (identity != pm.device_id)
+                return refuse(resp, key, peer,
+                              {4, 3, "spoofed_path", "POST as device '" + pm.device_id.substr(0, 128) +
+                                                         "' on a DTLS session authenticated as '" + identity + "'"});
+            if (auto rec = devices.find(pm.device_id); rec && !rec->module_id.empty()) module_id = rec->module_id;
+        } else {
+            devices.record_seen(pm.device_id);
+            if (auto rec = devices.find(pm.device_id); rec && !rec->module_id.empty()) module_id = rec->module_id;
+        }
+
+        TelemetryRequest tr;
+        tr.device_id = pm.device_id;
+        tr.module_id = module_id;
+        tr.query = query_text;
+        coap_opt_iterator_t it;
+        if (coap_opt_t* cf = coap_check_option(req, COAP_OPTION_CONTENT_FORMAT, &it))
+            tr.content_format = coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf));
+        size_t len = 0, offset = 0, total = 0;
+        const std::uint8_t* data = nullptr;
+        if (coap_get_data_large(req, &len, &data, &offset, &total))
+            tr.body = std::string_view(reinterpret_cast<const char*>(data), len);
+
+        BuildResult built = build_telemetry(tr, ids);
+        if (built.refusal) return refuse(resp, key, peer, *built.refusal);
+
+        coap_async_t* async = coap_register_async(s, req, 0);
+        if (!async) return refuse(resp, key, peer, {5, 0, "internal", "cannot defer the answer"});
+        auto p = std::make_shared<Pending>();
+        p->dedup_key = key;
+        p->session = coap_session_reference(s);
+        p->token = token;
+        pending[{s, token}] = p;
+        dedup.insert(key, DedupCache::Clock::now());  // pending: retransmits get an empty ACK
+
+        std::vector<HubMessage> batch;
+        batch.push_back(std::move(*built.message));
+        ingest.ingest(std::move(batch), [w = weak_from_this(), p, peer](IngestResult r) {
+            auto self = w.lock();
+            if (!self) return;
+            asio::post(self->io, [w, p, peer, r = std::move(r)]() mutable {
+                if (auto me = w.lock()) me->on_ingested(p, peer, std::move(r));
+            });
+        });
+        // Leaving the response empty makes libcoap send the empty ACK; the answer follows separately.
+    }
+
+    void on_ingested(const std::shared_ptr<Pending>& p, const std::string& peer, IngestResult r) {
+        if (!running) return;
+        auto& a = p->answer;
+        a.done = true;
+        if (r.outcome == IngestOutcome::durable && r.durable >= 1) {
+            a.code_class = 2;
+            a.code_detail = 4;
+        } else {
+            const bool no_room = r.outcome == IngestOutcome::no_room;
+            a.code_class = 5;
+            a.code_detail = no_room ? 3 : 0;
+            a.max_age = no_room ? options.no_room_max_age : 0;
+            a.payload = (no_room ? "store full, retry later: " : "not stored: ") + r.reason.substr(0, 160);
+            count_refusal(no_room ? "no_room" : "store_failed");
+            spdlog::warn("coap: {} answered {}: {}", peer, code_text(a.code_class, a.code_detail), a.payload);
+        }
+        p->done = true;
+        if (auto* e = dedup.find(p->dedup_key, DedupCache::Clock::now())) *e = a;
+        const coap_bin_const_t tok{p->token.size(), reinterpret_cast<const std::uint8_t*>(p->token.data())};
+        if (coap_async_t* async = coap_find_async(p->session, tok)) {
+            coap_async_trigger(async);
+            process();  // the trigger is served by the next coap_io_process
+        } else {
+            auto it = pending.find({p->session, p->token});
+            if (it != pending.end()) {
+                coap_session_release(p->session);
+                pending.erase(it);
+            }
+        }
+    }
+};
+
+CoapServer::CoapServer(boost::asio::io_context& io, ServerOptions options, DeviceDirectory& devices,
+                       IngestSink& ingest, metrics::Registry& registry)
+    : impl_(std::make_shared<Impl>(io, std::move(options), devices, ingest, registry)) {}
+
+CoapServer::~CoapServer() { impl_->stop(); }
+
+Status CoapServer::start() { return impl_->start(); }
+
+void CoapServer::stop() { impl_->stop(); }
+
+std::vector<std::uint16_t> CoapServer::ports() const {
+    std::vector<std::uint16_t> out;
+    for (const auto& l : impl_->listeners) out.push_back(l.port);
+    return out;
+}
+
+}  // namespace hubgate::coap

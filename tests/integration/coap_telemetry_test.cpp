@@ -1,0 +1,222 @@
+// CoAP telemetry end to end: an in-process CoapServer (plain UDP and DTLS-PSK listeners) with a fake
+// IngestSink that records messages, and the real coap-client-openssl over loopback.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "adapters/coap/coap_server.hpp"
+#include "gateway/devices/device_directory.hpp"
+#include "gateway/metrics/registry.hpp"
+#include "gateway/pipeline/ingest.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace hubgate;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kKey = "cGFzc3dvcmRwYXNzd29yZA==";
+
+// Records what it is given; answers durable, or no_room while `full` is set.
+struct RecordingIngest : IngestSink {
+    void ingest(std::vector<HubMessage> messages, std::function<void(IngestResult)> done) override {
+        IngestResult r;
+        if (full) {
+            r.outcome = IngestOutcome::no_room;
+            r.reason = "store is full";
+            r.rest = std::move(messages);
+        } else {
+            std::lock_guard lock(mu);
+            r.durable = messages.size();
+            for (auto& m : messages) stored.push_back(std::move(m));
+        }
+        std::thread([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); }).detach();
+    }
+    std::vector<HubMessage> messages() {
+        std::lock_guard lock(mu);
+        return stored;
+    }
+    std::mutex mu;
+    std::vector<HubMessage> stored;
+    std::atomic<bool> full{false};
+};
+
+struct Server {
+    Server() {
+        devices.replace_static({{"dev-1", kKey, "thermo"}, {"dev-2", kKey, ""}});
+        config::Listener udp;
+        udp.protocol = config::Protocol::coap;
+        udp.bind = {"127.0.0.1", 0};
+        udp.auth = config::ListenerAuth::none;
+        udp.module_id = "coap";
+        config::Listener dtls = udp;
+        dtls.protocol = config::Protocol::coaps;
+        dtls.auth = config::ListenerAuth::psk;
+        coap::ServerOptions opts;
+        opts.listeners = {udp, dtls};
+        server = std::make_unique<coap::CoapServer>(io, opts, devices, ingest, registry);
+        auto err = server->start();
+        REQUIRE_MESSAGE(!err, (err ? err->reason : ""));
+        thread = std::thread([this] { io.run(); });
+    }
+    ~Server() {
+        io.stop();
+        thread.join();
+        server.reset();
+    }
+    std::string uri(bool dtls, const std::string& path) const {
+        return std::string(dtls ? "coaps" : "coap") + "://127.0.0.1:" + std::to_string(server->ports().at(dtls ? 1 : 0)) +
+               path;
+    }
+
+    boost::asio::io_context io;
+    metrics::Registry registry;
+    DeviceDirectory devices;
+    RecordingIngest ingest;
+    std::unique_ptr<coap::CoapServer> server;
+    std::thread thread;
+};
+
+// Runs coap-client-openssl (POST) and returns its output; response codes show with -v 6.
+test::RunResult post(std::vector<std::string> extra, const std::string& uri) {
+    std::vector<std::string> argv{"coap-client-openssl", "-m", "post", "-v", "6", "-B", "5"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(uri);
+    return test::run(argv, 15s);
+}
+
+bool has_code(const test::RunResult& r, const std::string& code) {
+    return r.output.find(code) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("a JSON POST over plain UDP is stored with its content type and answered 2.04") {
+    Server s;
+    auto r = post({"-t", "50", "-e", R"({"t":21})"}, s.uri(false, "/devices/dev-1/messages/events"));
+    INFO(r.output);
+    CHECK(has_code(r, "2.04"));
+    auto msgs = s.ingest.messages();
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].body == R"({"t":21})");
+    CHECK(msgs[0].device_id == "dev-1");
+    CHECK(msgs[0].module_id == "thermo");
+    CHECK(msgs[0].system.content_type == "application/json");
+}
+
+TEST_CASE("a CBOR POST with query properties carries them as application and system properties") {
+    Server s;
+    test::TempDir dir;
+    const auto file = dir.write("body.cbor", std::string("\xa1\x61t\x15", 4));
+    auto r = post({"-t", "60", "-f", file},
+                  s.uri(false, "/devices/dev-2/messages/events?room=kitchen&$.mid=m-42&alarm"));
+    INFO(r.output);
+    CHECK(has_code(r, "2.04"));
+    auto msgs = s.ingest.messages();
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].body == std::string("\xa1\x61t\x15", 4));
+    CHECK(msgs[0].system.content_type == "application/cbor");
+    CHECK(msgs[0].system.message_id == "m-42");
+    CHECK(msgs[0].module_id == "coap");  // dev-2 has no module: the listener's
+    REQUIRE(msgs[0].properties.find("room"));
+    CHECK(msgs[0].properties.find("room")->value == "kitchen");
+    CHECK(msgs[0].properties.find("alarm"));
+}
+
+TEST_CASE("a 200 KB block-wise upload arrives whole over plain UDP and over DTLS-PSK") {
+    Server s;
+    test::TempDir dir;
+    std::string body(200 * 1024, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+    const auto file = dir.write("big.bin", body);
+    auto r1 = post({"-t", "42", "-b", "1024", "-f", file}, s.uri(false, "/devices/dev-1/messages/events"));
+    INFO(r1.output);
+    CHECK(has_code(r1, "2.04"));
+    auto r2 = post({"-t", "42", "-b", "1024", "-f", file, "-u", "dev-1", "-k", kKey},
+                   s.uri(true, "/devices/dev-1/messages/events"));
+    INFO(r2.output);
+    CHECK(has_code(r2, "2.04"));
+    auto msgs = s.ingest.messages();
+    REQUIRE(msgs.size() == 2);
+    CHECK(msgs[0].body == body);
+    CHECK(msgs[1].body == body);
+    CHECK(msgs[1].system.content_type == "application/octet-stream");
+}
+
+TEST_CASE("a DTLS-PSK client with the wrong key gets no answer and nothing is stored") {
+    Server s;
+    auto r = post({"-e", "x", "-u", "dev-1", "-k", "wrong-key"}, s.uri(true, "/devices/dev-1/messages/events"));
+    INFO(r.output);
+    CHECK_FALSE(has_code(r, "2.04"));
+    CHECK(s.ingest.messages().empty());
+}
+
+TEST_CASE("device dev-1 authenticated by PSK cannot post as dev-2 (4.03)") {
+    Server s;
+    auto r = post({"-e", "x", "-u", "dev-1", "-k", kKey}, s.uri(true, "/devices/dev-2/messages/events"));
+    INFO(r.output);
+    CHECK(has_code(r, "4.03"));
+    CHECK(s.ingest.messages().empty());
+}
+
+TEST_CASE("a bad device id in the path is 4.00 and an unknown resource 4.04") {
+    Server s;
+    auto r1 = post({"-e", "x"}, s.uri(false, "/devices/bad%20id/messages/events"));
+    INFO(r1.output);
+    CHECK(has_code(r1, "4.00"));
+    auto r2 = post({"-e", "x"}, s.uri(false, "/devices/dev-1/messages/somewhere"));
+    INFO(r2.output);
+    CHECK(has_code(r2, "4.04"));
+    CHECK(s.ingest.messages().empty());
+}
+
+TEST_CASE("GET and DELETE on the C2D path answer 5.01 until C2D over CoAP exists, never a false 2.02") {
+    Server s;
+    for (const char* method : {"get", "delete"}) {
+        const auto r = test::run({"coap-client-openssl", "-m", method, "-v", "6", "-B", "5",
+                                  s.uri(false, "/devices/dev-1/messages/devicebound/0a0b")},
+                                 15s);
+        INFO(method << ": " << r.output);
+        CHECK(has_code(r, "5.01"));
+        CHECK_FALSE(has_code(r, "2.02"));
+    }
+}
+
+TEST_CASE("a body over 256 KB is refused with 4.13") {
+    Server s;
+    test::TempDir dir;
+    const auto file = dir.write("huge.bin", std::string(262145, 'x'));
+    auto r = post({"-b", "1024", "-f", file}, s.uri(false, "/devices/dev-1/messages/events"));
+    INFO(r.output);
+    CHECK(has_code(r, "4.13"));
+    CHECK(s.ingest.messages().empty());
+}
+
+TEST_CASE("when the store has no room the answer is 5.03 with Max-Age") {
+    Server s;
+    s.ingest.full = true;
+    auto r = post({"-e", "x"}, s.uri(false, "/devices/dev-1/messages/events"));
+    INFO(r.output);
+    CHECK(has_code(r, "5.03"));
+    CHECK(has_code(r, "Max-Age"));
+}
+
+TEST_CASE("a malformed query is 4.00 and another client keeps posting fine") {
+    Server s;
+    auto bad = post({"-e", "x"}, s.uri(false, "/devices/dev-1/messages/events?a=%25zz"));
+    INFO(bad.output);
+    CHECK(has_code(bad, "4.00"));
+    auto good = post({"-e", "y"}, s.uri(false, "/devices/dev-2/messages/events?a=1"));
+    INFO(good.output);
+    CHECK(has_code(good, "2.04"));
+    auto msgs = s.ingest.messages();
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].device_id == "dev-2");
+    CHECK(s.registry.render().find("hubgate_coap_refused_total{reason=\"bad_properties\"} 1") != std::string::npos);
+}

@@ -1,0 +1,101 @@
+// The pure CoAP telemetry mapping: path -> device, query -> properties, Content-Format -> type.
+#include <doctest/doctest.h>
+
+#include "adapters/coap/coap_paths.hpp"
+#include "gateway/model/message_id.hpp"
+
+using namespace hubgate;
+using namespace hubgate::coap;
+
+TEST_CASE("devices/{id}/messages/events names the telemetry resource of that device") {
+    auto m = match_path("devices/sensor-1/messages/events");
+    CHECK(m.kind == PathMatch::Kind::telemetry);
+    CHECK(m.device_id == "sensor-1");
+    CHECK(match_path("/devices/sensor-1/messages/events/").kind == PathMatch::Kind::telemetry);
+}
+
+TEST_CASE("a telemetry path whose device id breaks the id rule is a bad device id") {
+    CHECK(match_path("devices/bad id/messages/events").kind == PathMatch::Kind::bad_device_id);
+    CHECK(match_path("devices//messages/events").kind == PathMatch::Kind::bad_device_id);
+}
+
+TEST_CASE("paths of any other shape are not found") {
+    CHECK(match_path("").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/x/messages").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/x/messages/events/more").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("things/x/messages/events").kind == PathMatch::Kind::not_found);
+}
+
+TEST_CASE("registered Content-Formats map to their media types and others pass through as vnd.coap.cf.N") {
+    CHECK(content_type_for_format(0) == "text/plain;charset=utf-8");
+    CHECK(content_type_for_format(42) == "application/octet-stream");
+    CHECK(content_type_for_format(50) == "application/json");
+    CHECK(content_type_for_format(60) == "application/cbor");
+    CHECK(content_type_for_format(110) == "application/senml+json");
+    CHECK(content_type_for_format(112) == "application/senml+cbor");
+    CHECK(content_type_for_format(11542) == "application/vnd.coap.cf.11542");
+}
+
+TEST_CASE("query parameters become application properties and $.mid keys system properties") {
+    MessageIdGenerator ids;
+    TelemetryRequest r;
+    r.device_id = "d1";
+    r.module_id = "m1";
+    r.query = "temp=21.5&%24.mid=abc&alarm";
+    r.content_format = 50;
+    r.body = "{}";
+    auto b = build_telemetry(r, ids);
+    REQUIRE(b.message);
+    CHECK(b.message->device_id == "d1");
+    CHECK(b.message->module_id == "m1");
+    CHECK(b.message->system.message_id == "abc");
+    CHECK(b.message->system.content_type == "application/json");
+    REQUIRE(b.message->properties.find("temp"));
+    CHECK(b.message->properties.find("temp")->value == "21.5");
+    REQUIRE(b.message->properties.find("alarm"));
+    CHECK_FALSE(b.message->properties.find("alarm")->value.has_value());
+}
+
+TEST_CASE("a $.ct in the query wins over the Content-Format option") {
+    MessageIdGenerator ids;
+    TelemetryRequest r;
+    r.device_id = "d1";
+    r.query = "$.ct=text%2Fcsv";
+    r.content_format = 50;
+    auto b = build_telemetry(r, ids);
+    REQUIRE(b.message);
+    CHECK(b.message->system.content_type == "text/csv");
+}
+
+TEST_CASE("a malformed query is refused with 4.00") {
+    MessageIdGenerator ids;
+    TelemetryRequest r;
+    r.device_id = "d1";
+    r.query = "a=%zz";
+    auto b = build_telemetry(r, ids);
+    REQUIRE(b.refusal);
+    CHECK(b.refusal->code_class == 4);
+    CHECK(b.refusal->code_detail == 0);
+}
+
+TEST_CASE("a spoofed device-id property is refused with 4.00") {
+    MessageIdGenerator ids;
+    TelemetryRequest r;
+    r.device_id = "d1";
+    r.query = "device-id=d2";
+    auto b = build_telemetry(r, ids);
+    REQUIRE(b.refusal);
+    CHECK(b.refusal->code_detail == 0);
+}
+
+TEST_CASE("a body over 256 KB is refused with 4.13") {
+    MessageIdGenerator ids;
+    const std::string big(262145, 'x');
+    TelemetryRequest r;
+    r.device_id = "d1";
+    r.body = big;
+    auto b = build_telemetry(r, ids);
+    REQUIRE(b.refusal);
+    CHECK(b.refusal->code_class == 4);
+    CHECK(b.refusal->code_detail == 13);
+}
