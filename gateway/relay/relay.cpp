@@ -53,9 +53,11 @@ struct Relay::Impl {
         std::uint64_t id;
         store::SeqRange range;
         std::size_t messages;
-        std::size_t payload_bytes;
         bool batch;
+        std::string topic;    // kept so a failed publish can be sent again on its own
+        std::string payload;
         bool acked = false;
+        bool retry = false;   // failed on a live connection: publish again
     };
     store::Store& store;
     upstream::UpstreamClient& client;
@@ -76,6 +78,8 @@ struct Relay::Impl {
     std::int64_t batch_first = 0, batch_last = 0, batch_oldest_ms = 0;
     std::string topic;
     std::chrono::steady_clock::time_point wake_at = std::chrono::steady_clock::time_point::max();
+    bool refusal_logged = false;  // one line per episode, not per retry
+    bool failure_logged = false;
 
     metrics::Counter& batches;
     metrics::Counter& singles;
@@ -87,12 +91,14 @@ struct Relay::Impl {
     metrics::Gauge& fill_gauge;
 
     void run();
-    void restart_from_frontier(const char* why, bool rehint = true);
+    void restart_from_frontier(const char* why);
     void handle(const Completion& c);
     void fill_window();
     bool next_row(store::StoredMessage*& out);
     bool send(std::string payload, store::SeqRange range, std::size_t messages, bool batch);
-    void send_batch();
+    bool publish(Inflight& f);
+    bool retry_failed();
+    bool send_batch();
 };
 
 void Relay::Impl::run() {
@@ -130,7 +136,7 @@ void Relay::Impl::run() {
     }
 }
 
-void Relay::Impl::restart_from_frontier(const char* why, bool rehint) {
+void Relay::Impl::restart_from_frontier(const char* why) {
     std::size_t again = 0;
     for (const auto& f : inflight)
         if (!f.acked) again += f.messages;
@@ -145,7 +151,6 @@ void Relay::Impl::restart_from_frontier(const char* why, bool rehint) {
     row_pos = 0;
     builder.reset();
     store_drained = false;
-    if (!rehint) return;
     std::lock_guard lock(mu);
     data_hint = true;
 }
@@ -154,13 +159,22 @@ void Relay::Impl::handle(const Completion& c) {
     auto it = std::find_if(inflight.begin(), inflight.end(), [&](const Inflight& f) { return f.id == c.id; });
     if (it == inflight.end()) return;  // from an earlier connection: already scheduled for resend
     if (!c.ok) {
-        restart_from_frontier("a publish was not acknowledged");
+        // While the connection is down the reconnect resends everything from the frontier; on a
+        // live connection only this publish goes again, so one failure cannot duplicate a window.
+        if (!my_connected) return;
+        if (!failure_logged) {
+            spdlog::warn("relay: a publish of {} messages was not acknowledged; sending it again", it->messages);
+            failure_logged = true;
+        }
+        resent.inc(it->messages);
+        it->retry = true;
         return;
     }
+    failure_logged = false;
     it->acked = true;
     store.remove({it->range});  // deleted in the store's next commit group, one transaction
     relayed.inc(it->messages);
-    relayed_bytes.inc(it->payload_bytes);
+    relayed_bytes.inc(it->payload.size());
     (it->batch ? batches : singles).inc();
     while (!inflight.empty() && inflight.front().acked) {
         frontier = inflight.front().range.last;
@@ -191,46 +205,63 @@ bool Relay::Impl::next_row(store::StoredMessage*& out) {
     return true;
 }
 
-bool Relay::Impl::send(std::string payload, store::SeqRange range, std::size_t messages, bool batch) {
+bool Relay::Impl::publish(Inflight& f) {
     const std::uint64_t id = next_id++;
-    const std::size_t bytes = payload.size();
-    const bool accepted = client.publish(topic, std::move(payload), [this, id](bool ok) {
+    const bool accepted = client.publish(f.topic, f.payload, [this, id](bool ok) {
         std::lock_guard lock(mu);
         completions.push_back({id, ok});
         cv.notify_one();
     });
     if (!accepted) {
-        // Not connected (the state listener will say so shortly) or the client is saturated: start
-        // over from the frontier in a moment rather than spinning.
-        restart_from_frontier("the upstream connection refused a publish", false);
-        wake_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+        // Not connected (the state listener will say so) or the client is saturated: nothing
+        // was sent, so nothing is resent; try the same publish again in a moment.
+        wake_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+        if (!refusal_logged) {
+            spdlog::info("relay: the upstream connection refused a publish; retrying");
+            refusal_logged = true;
+        }
         return false;
     }
-    inflight.push_back({id, range, messages, bytes, batch});
+    refusal_logged = false;
+    f.id = id;
+    f.retry = false;
+    return true;
+}
+
+// Publishes again, in order, what failed on a live connection. False if the client refused.
+bool Relay::Impl::retry_failed() {
+    for (auto& f : inflight)
+        if (f.retry && !publish(f)) return false;
+    return true;
+}
+
+bool Relay::Impl::send(std::string payload, store::SeqRange range, std::size_t messages, bool batch) {
+    Inflight f{0, range, messages, batch, topic, std::move(payload)};
+    if (!publish(f)) return false;
+    inflight.push_back(std::move(f));
     inflight_gauge.set(static_cast<double>(inflight.size()));
     return true;
 }
 
-void Relay::Impl::send_batch() {
+bool Relay::Impl::send_batch() {
     const std::string& body = builder.body();
-    fill_gauge.set(builder.fill());
     topic = BatchBuilder::topic(client.gateway_device_id());
-    const std::size_t count = builder.count();
-    const store::SeqRange range{batch_first, batch_last};
-    std::string payload(body);
+    if (!send(body, {batch_first, batch_last}, builder.count(), true)) return false;  // batch kept for the retry
+    fill_gauge.set(builder.fill());
     builder.reset();
-    send(std::move(payload), range, count, true);
+    return true;
 }
 
 void Relay::Impl::fill_window() {
     const std::size_t window = options.batch ? options.window : options.unbatched_window;
     store::StoredMessage* row = nullptr;
+    if (!retry_failed()) return;
     while (inflight.size() < window) {
         if (!options.batch) {
             if (!next_row(row)) return;
             format_unbatched_topic(topic, client.gateway_device_id(), row->message);
+            if (!send(row->message.body, {row->seq, row->seq}, 1, false)) return;  // same row next time
             ++row_pos;
-            if (!send(row->message.body, {row->seq, row->seq}, 1, false)) return;
             continue;
         }
         // Batch mode: pack rows until the batch is full or the store has nothing more.
@@ -253,10 +284,10 @@ void Relay::Impl::fill_window() {
                         full = true;  // send what we have first; this one goes alone next, in order
                         break;
                     }
-                    oversize.inc();
                     format_unbatched_topic(topic, client.gateway_device_id(), row->message);
+                    if (!send(row->message.body, {row->seq, row->seq}, 1, false)) return;  // same row next time
+                    oversize.inc();
                     ++row_pos;
-                    if (!send(row->message.body, {row->seq, row->seq}, 1, false)) return;
                     if (inflight.size() >= window) return;
                     break;
             }
@@ -273,7 +304,7 @@ void Relay::Impl::fill_window() {
                 return;
             }
         }
-        send_batch();
+        if (!send_batch()) return;
         store_drained = false;
     }
 }
