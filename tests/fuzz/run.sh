@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang-14, ASan+UBSan) in build-fuzz and runs each for SECONDS/2
-# (default 60 s in total) on a scratch copy of the committed seed corpus, so the corpus does not
-# grow. Exits non-zero if a target crashes; crash inputs are kept in build-fuzz/artifacts/.
+# Builds the libFuzzer targets (clang-14, ASan+UBSan) in build-fuzz and runs each for an equal share
+# of SECONDS (default 60 s in total) on a scratch copy of the committed seed corpus, so the corpus
+# does not grow. Exits non-zero if a target crashes; crash inputs are kept in build-fuzz/artifacts/.
 # Usage: tests/fuzz/run.sh [SECONDS]
 set -euo pipefail
 
 total=${1:-60}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${HUBGATE_FUZZ_BUILD_DIR:-$root/build-fuzz}
-targets=(mqtt_codec property_bag)
+targets=(mqtt_codec property_bag coap_paths)
 
 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DHUBGATE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target "${targets[@]/#/fuzz_}" -j2
