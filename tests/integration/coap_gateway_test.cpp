@@ -1,9 +1,4 @@
 // CoAP through the real `hubgate run`: coap-client-openssl -> coap listener -> store, durable.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <doctest/doctest.h>
 
 #include <csignal>
@@ -14,23 +9,6 @@
 using namespace hubgate;
 using namespace hubgate::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-// A free UDP port: bind port 0, read it, release it.
-std::uint16_t free_udp_port() {
-    const int s = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-}
-
-}  // namespace
 
 TEST_CASE("a CoAP POST to a running gateway is answered 2.04 and is in the store after a SIGKILL") {
     TempDir dir;

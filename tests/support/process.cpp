@@ -107,8 +107,10 @@ RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout) 
     return RunResult{code.value_or(-1), p.output()};
 }
 
-std::uint16_t free_tcp_port() {
-    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+std::uint16_t free_port(int type) {
+    const int s = ::socket(AF_INET, type, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -122,6 +124,11 @@ std::uint16_t free_tcp_port() {
     ::close(s);
     return ntohs(a.sin_port);
 }
+
+}  // namespace
+
+std::uint16_t free_tcp_port() { return free_port(SOCK_STREAM); }
+std::uint16_t free_udp_port() { return free_port(SOCK_DGRAM); }
 
 namespace {
 

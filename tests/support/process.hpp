@@ -43,6 +43,8 @@ RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout =
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound then released).
 std::uint16_t free_tcp_port();
+// The same for UDP (CoAP listeners).
+std::uint16_t free_udp_port();
 
 // Polls until connect() to 127.0.0.1:port succeeds or the timeout passes.
 bool wait_for_tcp(std::uint16_t port, std::chrono::milliseconds timeout);
