@@ -1,5 +1,11 @@
 // CoAP telemetry end to end: an in-process CoapServer (plain UDP and DTLS-PSK listeners) with a fake
 // IngestSink that records messages, and the real coap-client-openssl over loopback.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -219,4 +225,83 @@ TEST_CASE("a malformed query is 4.00 and another client keeps posting fine") {
     REQUIRE(msgs.size() == 1);
     CHECK(msgs[0].device_id == "dev-2");
     CHECK(s.registry.render().find("hubgate_coap_refused_total{reason=\"bad_properties\"} 1") != std::string::npos);
+}
+
+namespace {
+
+// A bare UDP socket for sending hand-made CoAP datagrams (libcoap's client would not let a test
+// repeat a message id on purpose).
+class UdpPeer {
+public:
+    explicit UdpPeer(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_DGRAM, 0)) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(port);
+        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    }
+    ~UdpPeer() { ::close(fd_); }
+    void send(const std::vector<std::uint8_t>& d) { REQUIRE(::send(fd_, d.data(), d.size(), 0) == static_cast<ssize_t>(d.size())); }
+    std::optional<std::vector<std::uint8_t>> receive(std::chrono::milliseconds timeout) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+        std::vector<std::uint8_t> buf(2048);
+        const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+        if (n <= 0) return std::nullopt;
+        buf.resize(static_cast<std::size_t>(n));
+        return buf;
+    }
+    // Waits for the 2.04 answering `token` (piggybacked or separate; a separate CON is ACKed).
+    bool wait_changed(std::uint8_t token, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto d = receive(200ms);
+            if (!d || d->size() < 4) continue;
+            const std::uint8_t type = ((*d)[0] >> 4) & 0x3;
+            const std::size_t tkl = (*d)[0] & 0x0f;
+            if (type == 0) send({0x60, 0x00, (*d)[2], (*d)[3]});  // ACK a separate response
+            if ((*d)[1] == 0x44 && tkl == 1 && d->size() >= 5 && (*d)[4] == token) return true;
+        }
+        return false;
+    }
+
+private:
+    int fd_;
+};
+
+// CON POST /devices/dev-1/messages/events, Content-Format 50, message id `mid`, 1-byte token.
+std::vector<std::uint8_t> telemetry_post(std::uint16_t mid, std::uint8_t token, const std::string& body) {
+    std::vector<std::uint8_t> d{0x41, 0x02, static_cast<std::uint8_t>(mid >> 8), static_cast<std::uint8_t>(mid & 0xff), token};
+    auto option = [&](std::uint8_t delta, const std::string& v) {
+        d.push_back(static_cast<std::uint8_t>(delta << 4 | v.size()));
+        d.insert(d.end(), v.begin(), v.end());
+    };
+    option(11, "devices");  // Uri-Path (11)
+    option(0, "dev-1");
+    option(0, "messages");
+    option(0, "events");
+    d.push_back(0x11);  // Content-Format (12) = 50, application/json
+    d.push_back(50);
+    d.push_back(0xff);
+    d.insert(d.end(), body.begin(), body.end());
+    return d;
+}
+
+}  // namespace
+
+TEST_CASE("a retransmitted confirmable POST is stored once and answered 2.04 both times") {
+    Server s;
+    UdpPeer peer(s.server->ports().at(0));
+    const auto request = telemetry_post(0x1234, 0x7a, "{\"n\":1}");
+    peer.send(request);
+    CHECK(peer.wait_changed(0x7a, 5s));
+    peer.send(request);  // same endpoint, same message id: a retransmission, not a new message
+    CHECK(peer.wait_changed(0x7a, 5s));
+    const auto stored = s.ingest.messages();
+    CHECK(stored.size() == 1);
+    CHECK(s.registry.render().find("hubgate_coap_duplicates_total 1") != std::string::npos);
+    // A new message id from the same endpoint is a new message.
+    peer.send(telemetry_post(0x1235, 0x7b, "{\"n\":2}"));
+    CHECK(peer.wait_changed(0x7b, 5s));
+    CHECK(s.ingest.messages().size() == 2);
 }
