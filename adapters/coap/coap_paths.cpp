@@ -23,18 +23,56 @@ std::string_view next_segment(std::string_view& rest) {
 PathMatch match_path(std::string_view uri_path) {
     if (!uri_path.empty() && uri_path.front() == '/') uri_path.remove_prefix(1);
     if (!uri_path.empty() && uri_path.back() == '/') uri_path.remove_suffix(1);
-    std::array<std::string_view, 4> seg{};
+    std::array<std::string_view, 6> seg{};
     std::size_t n = 0;
     std::string_view rest = uri_path;
     while (!rest.empty()) {
         if (n == seg.size()) return {};
         seg[n++] = next_segment(rest);
     }
-    if (n != 4 || seg[0] != "devices" || seg[2] != "messages" || seg[3] != "events") return {};
+    if (n < 4 || seg[0] != "devices" || seg[2] != "messages") return {};
     PathMatch m;
+    if (n == 4 && seg[3] == "events") {
+        m.kind = PathMatch::Kind::telemetry;
+    } else if (seg[3] == "devicebound" && n == 4) {
+        m.kind = PathMatch::Kind::devicebound;
+    } else if (seg[3] == "devicebound" && (n == 5 || (n == 6 && seg[5] == "abandon"))) {
+        auto lock = lock_from_hex(seg[4]);
+        if (!lock) return {};
+        m.lock = std::move(*lock);
+        m.kind = n == 5 ? PathMatch::Kind::c2d_lock : PathMatch::Kind::c2d_abandon;
+    } else {
+        return {};
+    }
     m.device_id = std::string(seg[1]);
-    m.kind = is_hub_id(seg[1]) ? PathMatch::Kind::telemetry : PathMatch::Kind::bad_device_id;
+    if (!is_hub_id(seg[1])) m.kind = PathMatch::Kind::bad_device_id;
     return m;
+}
+
+std::string lock_to_hex(std::string_view lock) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : lock) {
+        out += kDigits[c >> 4];
+        out += kDigits[c & 0xf];
+    }
+    return out;
+}
+
+std::optional<std::string> lock_from_hex(std::string_view hex) {
+    if (hex.empty() || hex.size() > 16 || hex.size() % 2 != 0) return std::nullopt;
+    auto digit = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+    }
+    return out;
 }
 
 std::string content_type_for_format(std::uint32_t content_format) {

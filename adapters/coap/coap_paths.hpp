@@ -15,20 +15,29 @@ class MessageIdGenerator;
 
 namespace hubgate::coap {
 
-// What a request path names. C2D paths (devicebound) will be added here as more kinds.
+// What a request path names.
 struct PathMatch {
     enum class Kind {
-        telemetry,      // devices/{id}/messages/events
-        bad_device_id,  // the telemetry shape, but {id} breaks IoT Hub's id rule -> 4.00
-        not_found,      // anything else -> 4.04
+        telemetry,       // devices/{id}/messages/events
+        devicebound,     // devices/{id}/messages/devicebound (GET / Observe)
+        c2d_lock,        // devices/{id}/messages/devicebound/{lock} (DELETE, ?reject)
+        c2d_abandon,     // devices/{id}/messages/devicebound/{lock}/abandon (POST)
+        bad_device_id,   // a known shape, but {id} breaks IoT Hub's id rule -> 4.00
+        not_found,       // anything else -> 4.04
     };
     Kind kind = Kind::not_found;
     std::string device_id;
+    std::string lock;  // c2d_lock / c2d_abandon: the ETag bytes (decoded from lowercase hex)
 };
 
 // `uri_path` is the request's Uri-Path options joined with '/', without a leading slash (what
 // libcoap's coap_get_uri_path() gives). A trailing empty segment is tolerated.
 PathMatch match_path(std::string_view uri_path);
+
+// Lock tokens travel as ETags (at most 8 bytes) and in paths as their lowercase hex.
+std::string lock_to_hex(std::string_view lock);
+// The bytes of a 2..16-digit lowercase hex lock; nullopt when it is not one.
+std::optional<std::string> lock_from_hex(std::string_view hex);
 
 // Content-Format registry number -> content-type system property. Unregistered numbers travel as
 // `application/vnd.coap.cf.N` so nothing is lost.

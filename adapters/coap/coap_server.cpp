@@ -1,4 +1,4 @@
-// libcoap context, the telemetry resource, the duplicate-request cache and the Asio integration
+// libcoap context, the telemetry and C2D (devicebound) handlers, the duplicate-request cache and the Asio integration
 // (libcoap's epoll fd waited on by a stream_descriptor, its timeouts by a steady_timer).
 #include "adapters/coap/coap_server.hpp"
 
@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <spdlog/spdlog.h>
 #include <string>
 #include <utility>
@@ -24,6 +25,7 @@
 #include "gateway/devices/device_directory.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "gateway/model/message_id.hpp"
+#include "gateway/model/property_bag.hpp"
 #include "gateway/model/validation.hpp"
 #include "gateway/pipeline/ingest.hpp"
 
@@ -71,6 +73,11 @@ std::optional<std::uint16_t> free_udp_port(const sockaddr* addr, socklen_t len) 
 }
 
 // One accepted request whose commit is in flight; the async re-invocation answers from it.
+// Elective option (experimental-use range, RFC 7252 §12.2) carrying a C2D message's properties.
+constexpr std::uint16_t kPropertiesOption = 65000;
+// How long a GET that made its device reachable waits for the relay's first message.
+constexpr int kHoldMs = 300;
+
 struct Pending {
     std::string dedup_key;
     coap_session_t* session = nullptr;  // referenced while pending
@@ -110,6 +117,32 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     std::string psk_key;  // backing store for the key handed to libcoap (it copies it at once)
     coap_bin_const_t psk_bin{};
     bool running = false;
+    coap_resource_t* resource = nullptr;  // the unknown-resource handler: every path lands here
+
+    // ---- C2D state (io thread only) -------------------------------------------------------------
+    struct Locked {
+        HubMessage message;
+        std::string lock;  // the ETag bytes (8, first byte non-zero so libcoap sends all 8)
+        std::function<void(DeliveryOutcome)> done;
+    };
+    struct C2dDevice {
+        bool reachable = false;
+        std::optional<Locked> current;
+        std::shared_ptr<asio::steady_timer> lock_timer;
+        std::shared_ptr<asio::steady_timer> reach_timer;
+    };
+    std::map<std::string, C2dDevice> c2d;
+    std::function<void(const std::string&, bool)> reachability;
+    std::mt19937_64 lock_rng{std::random_device{}()};
+    // GETs held briefly after they made a device reachable, so the relay can hand over its oldest
+    // message before the answer goes out (otherwise the first poll always comes back empty).
+    struct HeldGet {
+        std::string device;
+        coap_session_t* session = nullptr;  // referenced while held
+        std::string token;
+        std::shared_ptr<asio::steady_timer> timer;
+    };
+    std::vector<std::shared_ptr<HeldGet>> held;
 
     // ---- lifecycle ------------------------------------------------------------------------------
 
@@ -140,12 +173,15 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
         coap_resource_t* r = coap_resource_unknown_init2(nullptr, 0);
         coap_register_request_handler(r, COAP_REQUEST_POST, &Impl::on_post_trampoline);
-        // C2D over CoAP (GET/Observe and DELETE on devicebound) is not served yet: say so plainly,
-        // rather than let libcoap answer a DELETE with its default 2.02, which a device would read
-        // as "completed".
-        for (auto method : {COAP_REQUEST_GET, COAP_REQUEST_PUT, COAP_REQUEST_DELETE})
-            coap_register_request_handler(r, method, &Impl::on_not_implemented);
+        coap_register_request_handler(r, COAP_REQUEST_GET, &Impl::on_get_trampoline);
+        coap_register_request_handler(r, COAP_REQUEST_DELETE, &Impl::on_delete_trampoline);
+        // Without a PUT handler libcoap would answer 4.05 anyway; say why.
+        coap_register_request_handler(r, COAP_REQUEST_PUT, &Impl::on_not_implemented);
+        // libcoap notifies an observer by re-running the GET handler with its own registration
+        // request, so one observable resource serves every device's devicebound queue.
+        coap_resource_set_get_observable(r, 1);
         coap_add_resource(ctx, r);
+        resource = r;
 
         const int epfd = coap_context_get_coap_fd(ctx);
         if (epfd < 0) return Error{"coap: libcoap was built without epoll; cannot join the Asio loop"};
@@ -199,6 +235,17 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         }
         for (auto& [k, p] : pending) coap_session_release(p->session);
         pending.clear();
+        for (auto& h : held) {
+            h->timer->cancel();
+            coap_session_release(h->session);
+        }
+        held.clear();
+        // Locked messages stay in the relay's inbox; a stop is not a failed delivery.
+        for (auto& [id, d] : c2d) {
+            if (d.lock_timer) d.lock_timer->cancel();
+            if (d.reach_timer) d.reach_timer->cancel();
+        }
+        c2d.clear();
         coap_free_context(ctx);
         ctx = nullptr;
         listeners.clear();
@@ -259,7 +306,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
     static void on_not_implemented(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
                                    coap_pdu_t* resp) {
-        static constexpr char kWhy[] = "only POST /devices/{id}/messages/events is served (C2D over CoAP comes later)";
+        static constexpr char kWhy[] = "PUT is not served: POST messages/events, GET or DELETE messages/devicebound";
         coap_pdu_set_code(resp, static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(501)));
         coap_add_data(resp, sizeof kWhy - 1, reinterpret_cast<const std::uint8_t*>(kWhy));
     }
@@ -322,6 +369,251 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         write_answer(resp, e);
     }
 
+    // Raw option text (libcoap's coap_get_uri_path/coap_get_query would percent-encode it).
+    struct RequestTarget {
+        std::string path, query;
+        bool slash_in_segment = false;
+    };
+    static RequestTarget request_target(const coap_pdu_t* req) {
+        RequestTarget t;
+        coap_opt_iterator_t oi;
+        coap_option_iterator_init(req, &oi, COAP_OPT_ALL);
+        while (coap_opt_t* o = coap_option_next(&oi)) {
+            const std::string_view v(reinterpret_cast<const char*>(coap_opt_value(o)), coap_opt_length(o));
+            if (oi.number == COAP_OPTION_URI_PATH) {
+                if (!t.path.empty()) t.path += '/';
+                t.path += v;
+                t.slash_in_segment = t.slash_in_segment || v.find('/') != std::string_view::npos;
+            } else if (oi.number == COAP_OPTION_URI_QUERY) {
+                if (!t.query.empty()) t.query += '&';
+                t.query += v;
+            }
+        }
+        return t;
+    }
+
+    // Path and authentication checks shared by every C2D request; a refusal is written to `resp`.
+    std::optional<PathMatch> c2d_target(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
+                                        const std::string& key, const RequestTarget& t) {
+        const std::string peer = peer_text(s);
+        if (t.slash_in_segment) {
+            refuse(resp, key, peer, {4, 0, "bad_path", "a Uri-Path segment contains '/'"});
+            return std::nullopt;
+        }
+        const PathMatch pm = match_path(t.path);
+        const auto method = coap_pdu_get_code(req);
+        const bool fits = (method == COAP_REQUEST_CODE_GET && pm.kind == PathMatch::Kind::devicebound) ||
+                          (method == COAP_REQUEST_CODE_DELETE && pm.kind == PathMatch::Kind::c2d_lock) ||
+                          (method == COAP_REQUEST_CODE_POST && pm.kind == PathMatch::Kind::c2d_abandon) ||
+                          pm.kind == PathMatch::Kind::bad_device_id;
+        if (!fits) {
+            refuse(resp, key, peer,
+                   {4, 4, "not_found", "no such resource '/" + t.path.substr(0, 100) +
+                                           "' for this method; GET devices/{id}/messages/devicebound, DELETE "
+                                           "devicebound/{lock}, POST devicebound/{lock}/abandon"});
+            return std::nullopt;
+        }
+        if (pm.kind == PathMatch::Kind::bad_device_id) {
+            refuse(resp, key, peer,
+                   {4, 0, "bad_path", "device id '" + pm.device_id.substr(0, 128) + "' breaks the rule: " + kHubIdRule});
+            return std::nullopt;
+        }
+        const ListenerState* l = listener_for(s);
+        if (l && l->config.protocol == config::Protocol::coaps) {
+            const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
+            const std::string identity =
+                ident ? std::string(reinterpret_cast<const char*>(ident->s), ident->length) : std::string();
+            if (identity != pm.device_id) {
+                refuse(resp, key, peer,
+                       {4, 3, "spoofed_path", "C2D request as device '" + pm.device_id.substr(0, 128) +
+                                                  "' on a DTLS session authenticated as '" + identity + "'"});
+                return std::nullopt;
+            }
+        } else {
+            devices.record_seen(pm.device_id);
+        }
+        return pm;
+    }
+
+    static std::uint16_t media_type_for(const std::string& content_type) {
+        for (std::uint16_t f : {0, 42, 50, 60, 110, 112})
+            if (content_type_for_format(f) == content_type) return f;
+        constexpr std::string_view vnd = "application/vnd.coap.cf.";
+        if (content_type.rfind(vnd, 0) == 0) {
+            try {
+                const auto n = std::stoul(content_type.substr(vnd.size()));
+                if (n <= 0xffff) return static_cast<std::uint16_t>(n);
+            } catch (const std::exception&) {
+            }
+        }
+        return 42;  // octet-stream: the body is opaque to the gateway
+    }
+
+    // The device's current locked message, or 2.05 empty (no ETag) when it has none.
+    void write_devicebound(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp, const std::string& device) {
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
+        count_code(2, 5);
+        auto it = c2d.find(device);
+        if (it == c2d.end() || !it->second.current) return;
+        const Locked& cur = *it->second.current;
+        // Properties travel as the IoT Hub property bag (the MQTT topic's form) in an elective
+        // option from the experimental range; a device that ignores it still gets the body.
+        const std::string bag = format_message_bag(cur.message);
+        if (!bag.empty())
+            coap_add_option(resp, kPropertiesOption, bag.size(), reinterpret_cast<const std::uint8_t*>(bag.data()));
+        // coap_add_data_large_response() sets the ETag only when the body needs Block2 (replacing
+        // any present), so add it here for single-block bodies and pass it for Block2 ones.
+        coap_add_option(resp, COAP_OPTION_ETAG, cur.lock.size(), reinterpret_cast<const std::uint8_t*>(cur.lock.data()));
+        std::uint64_t etag = 0;
+        for (unsigned char c : cur.lock) etag = (etag << 8) | c;
+        auto* body = new std::string(cur.message.body);
+        coap_add_data_large_response(
+            resource, s, req, resp, nullptr, media_type_for(cur.message.system.content_type), -1, etag, body->size(),
+            reinterpret_cast<const std::uint8_t*>(body->data()),
+            [](coap_session_t*, void* p) { delete static_cast<std::string*>(p); }, body);
+    }
+
+    void on_get(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
+        const RequestTarget t = request_target(req);
+        const coap_bin_const_t tok = coap_pdu_get_token(req);
+        if (coap_find_async(s, tok)) {  // a held GET released: answer with what there is now
+            const PathMatch pm = match_path(t.path);
+            write_devicebound(s, req, resp, pm.device_id);
+            return;
+        }
+        const std::string key = dedup_key(peer_text(s), static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
+        auto pm = c2d_target(s, req, resp, key, t);
+        if (!pm) return;
+        auto& d = c2d[pm->device_id];
+        const bool was_reachable = d.reachable;
+        touch_reachable(pm->device_id);
+        // An Observe registration (or a notification, which re-runs its request) is answered at
+        // once: the message, when it comes, follows as a notification.
+        coap_opt_iterator_t oi;
+        const bool observe = coap_check_option(req, COAP_OPTION_OBSERVE, &oi) != nullptr;
+        if (was_reachable || d.current || observe) return write_devicebound(s, req, resp, pm->device_id);
+        // Just became reachable: the relay looks up the oldest message in the store now. Hold the
+        // answer until it arrives, or briefly when there is none.
+        coap_async_t* async = coap_register_async(s, req, 0);
+        if (!async) return write_devicebound(s, req, resp, pm->device_id);
+        auto h = std::make_shared<HeldGet>();
+        h->device = pm->device_id;
+        h->session = coap_session_reference(s);
+        h->token.assign(reinterpret_cast<const char*>(tok.s), tok.length);
+        h->timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(kHoldMs));
+        h->timer->async_wait([w = weak_from_this(), h](const boost::system::error_code& ec) {
+            auto self = w.lock();
+            if (!ec && self && self->running) self->release_held(h);
+        });
+        held.push_back(h);
+    }
+
+    void release_held(const std::shared_ptr<HeldGet>& h) {
+        auto it = std::find(held.begin(), held.end(), h);
+        if (it == held.end()) return;
+        held.erase(it);
+        h->timer->cancel();
+        const coap_bin_const_t tok{h->token.size(), reinterpret_cast<const std::uint8_t*>(h->token.data())};
+        if (coap_async_t* async = coap_find_async(h->session, tok)) coap_async_trigger(async);
+        coap_session_release(h->session);
+        process();
+    }
+
+    // A GET keeps the device reachable for lock_timeout; so does a pending lock.
+    void touch_reachable(const std::string& device) {
+        auto& d = c2d[device];
+        if (!d.reach_timer) d.reach_timer = std::make_shared<asio::steady_timer>(io);
+        d.reach_timer->expires_after(std::chrono::seconds(options.lock_timeout_seconds));
+        d.reach_timer->async_wait([w = weak_from_this(), device](const boost::system::error_code& ec) {
+            auto self = w.lock();
+            if (ec || !self || !self->running) return;
+            auto it = self->c2d.find(device);
+            if (it == self->c2d.end()) return;
+            if (it->second.current) return self->touch_reachable(device);  // the lock timer decides
+            it->second.reachable = false;
+            if (self->reachability) self->reachability(device, false);
+        });
+        if (!d.reachable) {
+            d.reachable = true;
+            if (reachability) reachability(device, true);
+        }
+    }
+
+    void on_deliver(const std::string& device, HubMessage m, std::function<void(DeliveryOutcome)> done) {
+        auto it = c2d.find(device);
+        if (!running || it == c2d.end() || !it->second.reachable || it->second.current)
+            return done(DeliveryOutcome::unreachable);
+        auto& d = it->second;
+        std::uint64_t v = lock_rng() | (std::uint64_t{1} << 63);
+        std::string lock(8, '\0');
+        for (int i = 7; i >= 0; --i, v >>= 8) lock[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+        d.current = Locked{std::move(m), lock, std::move(done)};
+        if (!d.lock_timer) d.lock_timer = std::make_shared<asio::steady_timer>(io);
+        d.lock_timer->expires_after(std::chrono::seconds(options.lock_timeout_seconds));
+        d.lock_timer->async_wait([w = weak_from_this(), device, lock](const boost::system::error_code& ec) {
+            auto self = w.lock();
+            if (ec || !self || !self->running) return;
+            spdlog::info("coap: C2D lock {} of {} expired", lock_to_hex(lock), device);
+            // Like an MQTT disconnect before PUBACK: a failed delivery.
+            self->settle(device, lock, DeliveryOutcome::not_delivered);
+        });
+        for (auto h : std::vector(held))
+            if (h->device == device) release_held(h);
+        coap_resource_notify_observers(resource, nullptr);
+        process();
+    }
+
+    // Ends the lock `lock` of `device` with `outcome`; false when it is not the current lock.
+    bool settle(const std::string& device, const std::string& lock, DeliveryOutcome outcome) {
+        auto it = c2d.find(device);
+        if (it == c2d.end() || !it->second.current || it->second.current->lock != lock) return false;
+        auto done = std::move(it->second.current->done);
+        it->second.current.reset();
+        if (it->second.lock_timer) it->second.lock_timer->cancel();
+        done(outcome);  // the relay may hand over the next message at once
+        return true;
+    }
+
+    // DELETE devicebound/{lock}[?reject] and POST devicebound/{lock}/abandon.
+    void on_settle(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp, const RequestTarget& t) {
+        const std::string peer = peer_text(s);
+        const std::string key = dedup_key(peer, static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
+        if (auto* e = dedup.find(key, DedupCache::Clock::now())) {
+            duplicates.inc();
+            if (e->done) write_answer(resp, *e);
+            return;
+        }
+        auto pm = c2d_target(s, req, resp, key, t);
+        if (!pm) return;
+        touch_reachable(pm->device_id);
+        DeliveryOutcome outcome = DeliveryOutcome::completed;
+        if (pm->kind == PathMatch::Kind::c2d_abandon)
+            outcome = DeliveryOutcome::not_delivered;
+        else if (t.query == "reject" || t.query.rfind("reject=", 0) == 0)
+            outcome = DeliveryOutcome::rejected;
+        if (!settle(pm->device_id, pm->lock, outcome))
+            return refuse(resp, key, peer,
+                          {4, 4, "unknown_lock", "no message of '" + pm->device_id.substr(0, 128) + "' is locked by " +
+                                                     lock_to_hex(pm->lock) + " (unknown or expired lock)"});
+        auto& e = dedup.insert(key, DedupCache::Clock::now());
+        e.done = true;
+        e.code_class = 2;
+        e.code_detail = pm->kind == PathMatch::Kind::c2d_abandon ? 4 : 2;
+        count_code(e.code_class, e.code_detail);
+        write_answer(resp, e);
+    }
+
+    static void on_get_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
+                                  coap_pdu_t* resp) {
+        static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)))->on_get(s, req, resp);
+    }
+
+    static void on_delete_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
+                                     coap_pdu_t* resp) {
+        auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
+        self->on_settle(s, req, resp, request_target(req));
+    }
+
     void on_post(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
         const coap_bin_const_t tok = coap_pdu_get_token(req);
         std::string token(reinterpret_cast<const char*>(tok.s), tok.length);
@@ -348,24 +640,13 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             return;
         }
 
+        const RequestTarget target = request_target(req);
+        if (match_path(target.path).kind == PathMatch::Kind::c2d_abandon) return on_settle(s, req, resp, target);
+        const std::string& path = target.path;
+        const std::string& query_text = target.query;
+        const bool slash_in_segment = target.slash_in_segment;
         const ListenerState* l = listener_for(s);
         if (!l) return;
-        // Raw option text (libcoap's coap_get_uri_path/coap_get_query would percent-encode it).
-        std::string path, query_text;
-        bool slash_in_segment = false;
-        coap_opt_iterator_t oi;
-        coap_option_iterator_init(req, &oi, COAP_OPT_ALL);
-        while (coap_opt_t* o = coap_option_next(&oi)) {
-            const std::string_view v(reinterpret_cast<const char*>(coap_opt_value(o)), coap_opt_length(o));
-            if (oi.number == COAP_OPTION_URI_PATH) {
-                if (!path.empty()) path += '/';
-                path += v;
-                slash_in_segment = slash_in_segment || v.find('/') != std::string_view::npos;
-            } else if (oi.number == COAP_OPTION_URI_QUERY) {
-                if (!query_text.empty()) query_text += '&';
-                query_text += v;
-            }
-        }
         if (slash_in_segment)
             return refuse(resp, key, peer, {4, 0, "bad_path", "a Uri-Path segment contains '/'"});
         const PathMatch pm = match_path(path);
@@ -470,6 +751,19 @@ CoapServer::~CoapServer() { impl_->stop(); }
 Status CoapServer::start() { return impl_->start(); }
 
 void CoapServer::stop() { impl_->stop(); }
+
+void CoapServer::deliver(std::string device_id, HubMessage m, std::function<void(DeliveryOutcome)> done) {
+    asio::post(impl_->io, [w = std::weak_ptr<Impl>(impl_), device_id = std::move(device_id), m = std::move(m),
+                           done = std::move(done)]() mutable {
+        auto self = w.lock();
+        if (!self) return done(DeliveryOutcome::unreachable);
+        self->on_deliver(device_id, std::move(m), std::move(done));
+    });
+}
+
+void CoapServer::set_reachability_listener(std::function<void(const std::string&, bool)> fn) {
+    impl_->reachability = std::move(fn);
+}
 
 std::vector<std::uint16_t> CoapServer::ports() const {
     std::vector<std::uint16_t> out;

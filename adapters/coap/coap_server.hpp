@@ -1,5 +1,6 @@
 // The device-facing CoAP server (libcoap 3, plain UDP and DTLS-PSK) driven from the gateway's Asio
-// loop: `POST /devices/{id}/messages/events` -> IngestSink, 2.04 only once durable.
+// loop: `POST /devices/{id}/messages/events` -> IngestSink, 2.04 only once durable; and C2D
+// (`GET`/`DELETE` on `devices/{id}/messages/devicebound`) as a C2dDeliverer for the C2D relay.
 // gateway/app creates one; libcoap and Asio stay out of this header.
 #pragma once
 
@@ -9,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "gateway/model/result.hpp"
+#include "gateway/pipeline/c2d_delivery.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -28,9 +30,12 @@ struct ServerOptions {
     std::vector<config::Listener> listeners;  // only coap / coaps ones are used
     // Max-Age (seconds) sent with 5.03 when the store has no room: when the device should retry.
     std::uint32_t no_room_max_age = 5;
+    // c2d.lock_timeout_seconds: how long a served C2D message stays locked, and how long a device
+    // stays reachable for C2D after its last GET of devicebound.
+    std::uint32_t lock_timeout_seconds = 60;
 };
 
-class CoapServer {
+class CoapServer : public C2dDeliverer {
 public:
     CoapServer(boost::asio::io_context& io, ServerOptions options, DeviceDirectory& devices, IngestSink& ingest,
                metrics::Registry& registry);
@@ -45,6 +50,12 @@ public:
     void stop();
     // Actual ports of the coap/coaps listeners, in listener order.
     std::vector<std::uint16_t> ports() const;
+
+    // C2dDeliverer: the message becomes the device's locked message (served on GET, notified to
+    // observers); DELETE completes (or rejects with ?reject), abandon or lock expiry is
+    // not_delivered. Unreachable unless the device GETs devicebound within lock_timeout.
+    void deliver(std::string device_id, HubMessage m, std::function<void(DeliveryOutcome)> done) override;
+    void set_reachability_listener(std::function<void(const std::string& device, bool reachable)> fn) override;
 
     struct Impl;
 

@@ -15,6 +15,7 @@
 #include "adapters/coap/coap_server.hpp"
 #include "adapters/mqtt/mqtt_server.hpp"
 #include "gateway/c2d/c2d_relay.hpp"
+#include "gateway/c2d/multi_deliverer.hpp"
 #include "gateway/app/store_ingest.hpp"
 #include "gateway/app/version.hpp"
 #include "gateway/devices/device_directory.hpp"
@@ -64,6 +65,7 @@ struct App::Impl {
     std::unique_ptr<coap::CoapServer> coap;
     std::unique_ptr<upstream::UpstreamClient> upstream;
     std::unique_ptr<relay::Relay> relay;
+    std::unique_ptr<c2d::MultiDeliverer> deliverers;
     std::unique_ptr<c2d::C2dRelay> c2d;
     std::unique_ptr<metrics::HttpServer> http;
     std::unique_ptr<asio::signal_set> signals;
@@ -122,7 +124,13 @@ int App::Impl::run() {
     // broker kept for the gateway are not acknowledged unseen.
     for (const auto& id : known_devices_from(*store)) devices.record_seen(id);
     devices.set_seen_listener([this](const std::string& id) { store->device_seen(id); });
-    c2d = std::make_unique<c2d::C2dRelay>(io, *store, *upstream, *mqtt, devices, cfg.c2d, registry);
+    coap::ServerOptions coap_opts;
+    coap_opts.listeners = cfg.listeners;
+    coap_opts.lock_timeout_seconds = cfg.c2d.lock_timeout_seconds;
+    coap = std::make_unique<coap::CoapServer>(io, std::move(coap_opts), devices, *ingest, registry);
+    // A device is served C2D by the adapter it is reachable on: MQTT (subscribed) first, then CoAP.
+    deliverers = std::make_unique<c2d::MultiDeliverer>(std::vector<C2dDeliverer*>{mqtt.get(), coap.get()});
+    c2d = std::make_unique<c2d::C2dRelay>(io, *store, *upstream, *deliverers, devices, cfg.c2d, registry);
     c2d->start();
     upstream->start();
 
@@ -135,9 +143,6 @@ int App::Impl::run() {
         return 1;
     }
 
-    coap::ServerOptions coap_opts;
-    coap_opts.listeners = cfg.listeners;
-    coap = std::make_unique<coap::CoapServer>(io, std::move(coap_opts), devices, *ingest, registry);
     if (auto err = coap->start()) {
         spdlog::error("{}", err->reason);
         mqtt->stop();

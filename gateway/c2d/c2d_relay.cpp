@@ -253,6 +253,12 @@ void C2dRelay::Impl::on_outcome(store::C2dMessage m, DeliveryOutcome outcome) {
         case DeliveryOutcome::unreachable:
             st.reachable = false;
             return;
+        case DeliveryOutcome::rejected:
+            counter("rejected").inc();
+            store.inbox_remove(m.seq);
+            add_feedback(m, FeedbackStatus::rejected, "rejected by the device");
+            pump(device);
+            return;
         case DeliveryOutcome::not_delivered: {
             const std::uint32_t count = m.delivery_count + 1;
             if (count >= options.max_delivery_count) {

@@ -13,6 +13,7 @@ enum class DeliveryOutcome {
     completed,      // the device acknowledged it (MQTT PUBACK)
     not_delivered,  // sent, but the device went away before acknowledging it
     unreachable,    // not sent: the device is not connected and subscribed right now
+    rejected,       // the device refused it (CoAP DELETE ?reject): removed, Rejected feedback
 };
 
 class C2dDeliverer {

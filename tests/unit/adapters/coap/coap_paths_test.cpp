@@ -26,6 +26,45 @@ TEST_CASE("paths of any other shape are not found") {
     CHECK(match_path("things/x/messages/events").kind == PathMatch::Kind::not_found);
 }
 
+TEST_CASE("devices/{id}/messages/devicebound names the C2D queue of that device") {
+    auto m = match_path("devices/sensor-1/messages/devicebound");
+    CHECK(m.kind == PathMatch::Kind::devicebound);
+    CHECK(m.device_id == "sensor-1");
+    CHECK(m.lock.empty());
+}
+
+TEST_CASE("devicebound/{lock} names a lock given as the lowercase hex of the ETag bytes") {
+    auto m = match_path("devices/sensor-1/messages/devicebound/00a1ff");
+    CHECK(m.kind == PathMatch::Kind::c2d_lock);
+    CHECK(m.device_id == "sensor-1");
+    CHECK(m.lock == std::string("\x00\xa1\xff", 3));
+}
+
+TEST_CASE("devicebound/{lock}/abandon names the abandon action of that lock") {
+    auto m = match_path("devices/sensor-1/messages/devicebound/0102030405060708/abandon");
+    CHECK(m.kind == PathMatch::Kind::c2d_abandon);
+    CHECK(m.lock == "\x01\x02\x03\x04\x05\x06\x07\x08");
+}
+
+TEST_CASE("a lock that is not 1 to 8 bytes of lowercase hex is not found") {
+    CHECK(match_path("devices/d/messages/devicebound/ABCD").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/d/messages/devicebound/abc").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/d/messages/devicebound/zz").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/d/messages/devicebound/010203040506070809").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/d/messages/devicebound/0102/other").kind == PathMatch::Kind::not_found);
+}
+
+TEST_CASE("a devicebound path whose device id breaks the id rule is a bad device id") {
+    CHECK(match_path("devices/bad id/messages/devicebound").kind == PathMatch::Kind::bad_device_id);
+    CHECK(match_path("devices/bad id/messages/devicebound/01").kind == PathMatch::Kind::bad_device_id);
+}
+
+TEST_CASE("lock_to_hex and lock_from_hex are inverse") {
+    const std::string lock("\x00\x7f\x80\xff\x10\x20\x30\x40", 8);
+    CHECK(lock_to_hex(lock) == "007f80ff10203040");
+    CHECK(lock_from_hex(lock_to_hex(lock)) == lock);
+}
+
 TEST_CASE("registered Content-Formats map to their media types and others pass through as vnd.coap.cf.N") {
     CHECK(content_type_for_format(0) == "text/plain;charset=utf-8");
     CHECK(content_type_for_format(42) == "application/octet-stream");

@@ -1,0 +1,309 @@
+// C2D over CoAP end to end: an in-process CoapServer as the C2dDeliverer of a small stand-in for the
+// relay (it hands over one message when the device becomes reachable and records outcomes), and the
+// real coap-client-openssl over loopback.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <cctype>
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "adapters/coap/coap_paths.hpp"
+#include "adapters/coap/coap_server.hpp"
+#include "gateway/devices/device_directory.hpp"
+#include "gateway/metrics/registry.hpp"
+#include "gateway/pipeline/ingest.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace hubgate;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kKey = "cGFzc3dvcmRwYXNzd29yZA==";
+
+// Records what it is given; answers durable, or no_room while `full` is set.
+struct RecordingIngest : IngestSink {
+    void ingest(std::vector<HubMessage> messages, std::function<void(IngestResult)> done) override {
+        IngestResult r;
+        if (full) {
+            r.outcome = IngestOutcome::no_room;
+            r.reason = "store is full";
+            r.rest = std::move(messages);
+        } else {
+            std::lock_guard lock(mu);
+            r.durable = messages.size();
+            for (auto& m : messages) stored.push_back(std::move(m));
+        }
+        std::thread([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); }).detach();
+    }
+    std::vector<HubMessage> messages() {
+        std::lock_guard lock(mu);
+        return stored;
+    }
+    std::mutex mu;
+    std::vector<HubMessage> stored;
+    std::atomic<bool> full{false};
+};
+
+struct Server {
+    explicit Server(std::uint32_t lock_timeout_seconds = 60) {
+        devices.replace_static({{"dev-1", kKey, "thermo"}, {"dev-2", kKey, ""}});
+        config::Listener udp;
+        udp.protocol = config::Protocol::coap;
+        udp.bind = {"127.0.0.1", 0};
+        udp.auth = config::ListenerAuth::none;
+        udp.module_id = "coap";
+        config::Listener dtls = udp;
+        dtls.protocol = config::Protocol::coaps;
+        dtls.auth = config::ListenerAuth::psk;
+        coap::ServerOptions opts;
+        opts.listeners = {udp, dtls};
+        opts.lock_timeout_seconds = lock_timeout_seconds;
+        server = std::make_unique<coap::CoapServer>(io, opts, devices, ingest, registry);
+        auto err = server->start();
+        REQUIRE_MESSAGE(!err, (err ? err->reason : ""));
+        thread = std::thread([this] { io.run(); });
+    }
+    ~Server() {
+        io.stop();
+        thread.join();
+        server.reset();
+    }
+    std::string uri(bool dtls, const std::string& path) const {
+        return std::string(dtls ? "coaps" : "coap") + "://127.0.0.1:" + std::to_string(server->ports().at(dtls ? 1 : 0)) +
+               path;
+    }
+
+    boost::asio::io_context io;
+    metrics::Registry registry;
+    DeviceDirectory devices;
+    RecordingIngest ingest;
+    std::unique_ptr<coap::CoapServer> server;
+    std::thread thread;
+};
+
+// Stands in for the C2D relay: one queued message per device, handed over when it is reachable and
+// not in flight; outcomes are recorded, and not_delivered puts it back with a higher count.
+struct FakeRelay {
+    explicit FakeRelay(Server& s) : server(s) {
+        server.server->set_reachability_listener([this](const std::string& device, bool reachable) {
+            if (reachable) pump(device);
+        });
+    }
+    void queue(std::string device, std::string body) {
+        std::lock_guard lock(mu);
+        queued[device] = std::move(body);
+    }
+    void pump(const std::string& device) {
+        std::string body;
+        {
+            std::lock_guard lock(mu);
+            auto it = queued.find(device);
+            if (it == queued.end() || in_flight) return;
+            body = it->second;
+            in_flight = true;
+            ++deliveries;
+        }
+        HubMessage m;
+        m.body = body;
+        m.device_id = device;
+        m.system.message_id = "m-" + std::to_string(deliveries);
+        m.system.content_type = "application/json";
+        m.properties.set("color", "red");
+        server.server->deliver(device, std::move(m), [this, device](DeliveryOutcome o) {
+            {
+                std::lock_guard lock(mu);
+                in_flight = false;
+                outcomes.push_back(o);
+                if (o == DeliveryOutcome::completed || o == DeliveryOutcome::rejected) queued.erase(device);
+            }
+            if (o == DeliveryOutcome::not_delivered) pump(device);
+        });
+    }
+    std::vector<DeliveryOutcome> seen() {
+        std::lock_guard lock(mu);
+        return outcomes;
+    }
+    Server& server;
+    std::mutex mu;
+    std::map<std::string, std::string> queued;
+    bool in_flight = false;
+    int deliveries = 0;
+    std::vector<DeliveryOutcome> outcomes;
+};
+
+test::RunResult client(const std::string& method, const std::string& uri, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{"coap-client-openssl", "-m", method, "-v", "6", "-B", "5"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(uri);
+    return test::run(argv, 15s);
+}
+
+bool has(const test::RunResult& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
+
+// The lock as coap-client prints the ETag option ("ETag:0x0123456789abcdef"), as lowercase hex.
+std::string etag_of(const test::RunResult& r) {
+    const auto at = r.output.find("ETag:0x");
+    if (at == std::string::npos) return {};
+    std::string hex;
+    for (auto i = at + 7; i < r.output.size() && std::isxdigit(static_cast<unsigned char>(r.output[i])); ++i)
+        hex += static_cast<char>(std::tolower(static_cast<unsigned char>(r.output[i])));
+    return hex;
+}
+
+// The properties option (65000) as coap-client prints it (65000:\x25\x32...), decoded.
+std::string properties_of(const test::RunResult& r) {
+    auto at = r.output.find("65000:");
+    if (at == std::string::npos) return {};
+    std::string out;
+    for (at += 6; at + 3 < r.output.size() && r.output[at] == '\\' && r.output[at + 1] == 'x'; at += 4)
+        out += static_cast<char>(std::stoi(r.output.substr(at + 2, 2), nullptr, 16));
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("GET devicebound with an empty queue answers 2.05 with no payload and no ETag") {
+    Server s;
+    FakeRelay relay(s);
+    auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
+    INFO(r.output);
+    CHECK(has(r, "2.05"));
+    CHECK(etag_of(r).empty());
+}
+
+TEST_CASE("GET devicebound serves the queued message with its lock as an 8-byte ETag and its properties") {
+    Server s;
+    FakeRelay relay(s);
+    relay.queue("dev-1", R"({"cmd":"on"})");
+    auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
+    INFO(r.output);
+    CHECK(has(r, "2.05"));
+    CHECK(has(r, R"({"cmd":"on"})"));
+    CHECK(etag_of(r).size() == 16);
+    CHECK(properties_of(r).find("color=red") != std::string::npos);
+    CHECK(properties_of(r).find("%24.mid=m-1") != std::string::npos);
+}
+
+TEST_CASE("DELETE with the lock answers 2.02 and completes the message") {
+    Server s;
+    FakeRelay relay(s);
+    relay.queue("dev-1", "x");
+    auto g = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
+    const auto lock = etag_of(g);
+    REQUIRE(lock.size() == 16);
+    auto r = client("delete", s.uri(false, "/devices/dev-1/messages/devicebound/" + lock));
+    INFO(r.output);
+    CHECK(has(r, "2.02"));
+    CHECK(relay.seen() == std::vector<DeliveryOutcome>{DeliveryOutcome::completed});
+}
+
+TEST_CASE("DELETE with the lock and ?reject answers 2.02 and rejects the message") {
+    Server s;
+    FakeRelay relay(s);
+    relay.queue("dev-1", "x");
+    const auto lock = etag_of(client("get", s.uri(false, "/devices/dev-1/messages/devicebound")));
+    REQUIRE(lock.size() == 16);
+    auto r = client("delete", s.uri(false, "/devices/dev-1/messages/devicebound/" + lock + "?reject"));
+    INFO(r.output);
+    CHECK(has(r, "2.02"));
+    CHECK(relay.seen() == std::vector<DeliveryOutcome>{DeliveryOutcome::rejected});
+}
+
+TEST_CASE("POST abandon answers 2.04 and the message is served again under a new lock") {
+    Server s;
+    FakeRelay relay(s);
+    relay.queue("dev-1", "again");
+    const auto lock = etag_of(client("get", s.uri(false, "/devices/dev-1/messages/devicebound")));
+    REQUIRE(lock.size() == 16);
+    auto r = client("post", s.uri(false, "/devices/dev-1/messages/devicebound/" + lock + "/abandon"));
+    INFO(r.output);
+    CHECK(has(r, "2.04"));
+    CHECK(relay.seen() == std::vector<DeliveryOutcome>{DeliveryOutcome::not_delivered});
+    auto again = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
+    INFO(again.output);
+    CHECK(has(again, "again"));
+    CHECK(etag_of(again).size() == 16);
+    CHECK(etag_of(again) != lock);
+}
+
+TEST_CASE("DELETE with an unknown lock answers 4.04 and settles nothing") {
+    Server s;
+    FakeRelay relay(s);
+    relay.queue("dev-1", "x");
+    (void)client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
+    auto r = client("delete", s.uri(false, "/devices/dev-1/messages/devicebound/0102030405060708"));
+    INFO(r.output);
+    CHECK(has(r, "4.04"));
+    CHECK(relay.seen().empty());
+}
+
+TEST_CASE("on coaps a GET of another device's devicebound is refused 4.03") {
+    Server s;
+    FakeRelay relay(s);
+    relay.queue("dev-2", "secret");
+    auto r = client("get", s.uri(true, "/devices/dev-2/messages/devicebound"), {"-u", "dev-1", "-k", kKey});
+    INFO(r.output);
+    CHECK(has(r, "4.03"));
+    CHECK(!has(r, "secret"));
+}
+
+TEST_CASE("an unreached device is reported unreachable to the relay") {
+    Server s;
+    std::promise<DeliveryOutcome> outcome;
+    s.server->deliver("dev-1", HubMessage{}, [&](DeliveryOutcome o) { outcome.set_value(o); });
+    auto f = outcome.get_future();
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    CHECK(f.get() == DeliveryOutcome::unreachable);
+}
+
+TEST_CASE("a message larger than one block is served whole through Block2") {
+    Server s;
+    FakeRelay relay(s);
+    const std::string big(3000, 'b');
+    // A first GET makes the device reachable, so the next one is answered at once.
+    (void)client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
+    relay.queue("dev-1", big + "end");
+    relay.pump("dev-1");
+    test::TempDir dir;
+    const std::string out = dir.path() + "/body";
+    auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-b", "64", "-o", out});
+    INFO(r.output.substr(0, 2000));
+    CHECK(has(r, "Block2:1/"));
+    CHECK(etag_of(r).size() == 16);
+    std::ifstream in(out, std::ios::binary);
+    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(body == big + "end");
+}
+
+TEST_CASE("an expired lock is a failed delivery and its DELETE answers 4.04") {
+    Server s(1);
+    FakeRelay relay(s);
+    relay.queue("dev-1", "x");
+    const auto lock = etag_of(client("get", s.uri(false, "/devices/dev-1/messages/devicebound")));
+    REQUIRE(lock.size() == 16);
+    for (int i = 0; i < 100 && relay.seen().empty(); ++i) std::this_thread::sleep_for(50ms);
+    REQUIRE(!relay.seen().empty());
+    CHECK(relay.seen().front() == DeliveryOutcome::not_delivered);
+    auto r = client("delete", s.uri(false, "/devices/dev-1/messages/devicebound/" + lock));
+    INFO(r.output);
+    CHECK(has(r, "4.04"));
+}
+
+TEST_CASE("an Observe registration on an empty queue succeeds") {
+    Server s;
+    FakeRelay relay(s);
+    auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "1"});
+    INFO(r.output);
+    CHECK(has(r, "2.05"));
+    CHECK(has(r, "Observe:"));
+    CHECK(etag_of(r).empty());
+}
