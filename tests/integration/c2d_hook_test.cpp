@@ -14,6 +14,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "tests/support/paho_device.hpp"
+#include "tests/support/recording_ingest.hpp"
 
 using namespace hubgate;
 using namespace std::chrono_literals;
@@ -22,13 +23,6 @@ namespace {
 
 constexpr const char* kKey = "cGFzc3dvcmRwYXNzd29yZA==";
 
-struct InstantIngest : IngestSink {
-    void ingest(std::vector<HubMessage> messages, std::function<void(IngestResult)> done) override {
-        IngestResult r;
-        r.durable = messages.size();
-        done(std::move(r));
-    }
-};
 
 // An MqttServer on a background io_context with one SAS device, dev-1, and a reachability log.
 struct Server {
@@ -75,7 +69,7 @@ struct Server {
     boost::asio::io_context io;
     metrics::Registry registry;
     DeviceDirectory devices;
-    InstantIngest ingest;
+    test::RecordingIngest ingest;
     std::unique_ptr<hubgate::mqtt::MqttServer> server;
     std::thread thread;
     std::mutex mu;

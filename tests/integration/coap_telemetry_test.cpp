@@ -20,6 +20,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/recording_ingest.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace hubgate;
@@ -29,29 +30,7 @@ namespace {
 
 constexpr const char* kKey = "cGFzc3dvcmRwYXNzd29yZA==";
 
-// Records what it is given; answers durable, or no_room while `full` is set.
-struct RecordingIngest : IngestSink {
-    void ingest(std::vector<HubMessage> messages, std::function<void(IngestResult)> done) override {
-        IngestResult r;
-        if (full) {
-            r.outcome = IngestOutcome::no_room;
-            r.reason = "store is full";
-            r.rest = std::move(messages);
-        } else {
-            std::lock_guard lock(mu);
-            r.durable = messages.size();
-            for (auto& m : messages) stored.push_back(std::move(m));
-        }
-        std::thread([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); }).detach();
-    }
-    std::vector<HubMessage> messages() {
-        std::lock_guard lock(mu);
-        return stored;
-    }
-    std::mutex mu;
-    std::vector<HubMessage> stored;
-    std::atomic<bool> full{false};
-};
+using test::RecordingIngest;
 
 struct Server {
     Server() {
