@@ -3,10 +3,7 @@
 // acknowledges) receive them, and the feedback records the hub gets back are decoded and checked.
 #include <doctest/doctest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
-#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,8 +15,8 @@
 
 #include "adapters/mqtt/codec.hpp"
 #include "gateway/model/property_bag.hpp"
-#include "gateway/model/url_encoding.hpp"
 #include "tests/support/gateway.hpp"
+#include "tests/support/hub_c2d.hpp"
 #include "tests/support/hub_listener.hpp"
 #include "tests/support/hub_messages.hpp"
 #include "tests/support/mosquitto.hpp"
@@ -34,80 +31,8 @@ namespace codec = hubgate::mqtt;
 namespace {
 
 constexpr const char* kKey = "YzJkLXJlbGF5LXRlc3Qta2V5LTAxMjM0NTY3ODlhYg==";
-// Written out here rather than taken from gateway/c2d: the test checks the contract, not the code.
-constexpr const char* kFeedbackContentType = "application/vnd.microsoft.iothub.feedback.json";
 
 std::string c2d_filter(const std::string& device) { return "devices/" + device + "/messages/devicebound/#"; }
-
-// ISO-8601 UTC, whole seconds: what a hub puts in $.exp.
-std::string iso8601_in(std::chrono::seconds from_now) {
-    const std::time_t t = std::time(nullptr) + static_cast<std::time_t>(from_now.count());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-// One C2D message as the hub sends it.
-struct C2dSend {
-    C2dSend(std::string id, std::string target, std::string ack_mode = "full")
-        : message_id(std::move(id)), device(std::move(target)), ack(std::move(ack_mode)) {}
-    C2dSend& with_body(std::string b) { body = std::move(b); return *this; }
-    C2dSend& with_correlation_id(std::string c) { correlation_id = std::move(c); return *this; }
-    C2dSend& with_expiry(std::string e) { expiry = std::move(e); return *this; }
-    C2dSend& with_property(std::string k, std::string v) { properties.emplace_back(std::move(k), std::move(v)); return *this; }
-
-    std::string message_id;
-    std::string device;  // the device-id application property ("" = none)
-    std::string ack;     // iothub-ack ("" = none given)
-    std::string body = "c2d body";
-    std::string correlation_id;
-    std::string expiry;  // $.exp ("" = the gateway's default TTL)
-    std::vector<std::pair<std::string, std::string>> properties;
-};
-
-std::string c2d_topic(const C2dSend& s) {
-    std::string bag = "%24.mid=" + url_encode(s.message_id);
-    if (!s.correlation_id.empty()) bag += "&%24.cid=" + url_encode(s.correlation_id);
-    if (!s.expiry.empty()) bag += "&%24.exp=" + url_encode(s.expiry);
-    if (!s.device.empty()) bag += "&device-id=" + url_encode(s.device);
-    if (!s.ack.empty()) bag += "&iothub-ack=" + url_encode(s.ack);
-    for (const auto& [k, v] : s.properties) bag += "&" + url_encode(k) + "=" + url_encode(v);
-    return "devices/gw-test/messages/devicebound/" + bag;
-}
-
-struct Feedback {
-    std::string original_message_id;
-    std::string device_id;
-    std::string status;
-    std::string description;
-    std::string enqueued_time;
-};
-
-// Every feedback record in what the hub received so far, in arrival order. A feedback message that
-// does not follow the contract fails the test.
-std::vector<Feedback> feedback_in(const HubTraffic& traffic) {
-    std::vector<Feedback> out;
-    for (const auto& r : traffic.messages) {
-        const auto& m = r.message;
-        if (m.system.content_type != kFeedbackContentType) continue;
-        const auto* type = m.properties.find("message-type");
-        CHECK_MESSAGE((type && type->value && *type->value == "feedback"), "feedback without message-type=feedback");
-        const auto records = nlohmann::json::parse(m.body, nullptr, false);
-        REQUIRE_MESSAGE(records.is_array(), "feedback body is not a JSON array: " << m.body);
-        for (const auto& e : records) {
-            Feedback f;
-            f.original_message_id = e.value("originalMessageId", "");
-            f.device_id = e.value("deviceId", "");
-            f.status = e.value("statusCode", "");
-            f.description = e.value("description", "");
-            f.enqueued_time = e.value("enqueuedTimeUtc", "");
-            out.push_back(std::move(f));
-        }
-    }
-    return out;
-}
 
 // A hub (mosquitto) with a listener for what the gateway sends up, a Paho client that publishes C2D
 // to the gateway, and a gateway with one SAS listener and devices dev-1, dev-2 sharing kKey.
@@ -131,29 +56,14 @@ struct C2dRig {
                         gw->process().output());
     }
 
-    // The hub's side, QoS 1, each send acknowledged by the broker before the next: they reach the
-    // gateway in this order. mosquitto_pub rather than a second Paho client in this process: Paho C
-    // (1.3 in bookworm) needs ~2 s to connect a client while another one is connected.
-    void send(const C2dSend& s) {
-        const auto r = mosquitto_pub(hub.port(), "hub-c2d-sender", std::nullopt,
-                                     {"-q", "1", "-t", c2d_topic(s), "-m", s.body});
-        REQUIRE_MESSAGE(r.exit_code == 0, "the hub broker did not take " << s.message_id << ": " << r.output);
-    }
+    void send(const C2dSend& s) { hub_send_c2d(hub.port(), s); }
 
     double c2d_metric(const std::string& event) { return gw->metric("hubgate_c2d_messages_total{event=\"" + event + "\"}"); }
 
     // Polls the hub's traffic until a feedback record for `message_id` with `status` arrived.
     std::optional<Feedback> wait_feedback(const std::string& message_id, const std::string& status,
                                           std::chrono::milliseconds timeout = 10s) {
-        std::optional<Feedback> found;
-        eventually(
-            [&] {
-                for (auto& f : feedback_in(reader->update()))
-                    if (f.original_message_id == message_id && f.status == status) found = f;
-                return found.has_value();
-            },
-            timeout);
-        return found;
+        return test::wait_feedback(*reader, message_id, status, timeout);
     }
 
     // A Paho device connected and subscribed to its own C2D topic.
