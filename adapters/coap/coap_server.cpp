@@ -7,15 +7,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <spdlog/spdlog.h>
 #include <string>
 #include <utility>
@@ -41,7 +44,9 @@ void log_from_libcoap(coap_log_t level, const char* message) {
     const auto lvl = level <= LOG_ERR ? spdlog::level::err : level == LOG_WARNING ? spdlog::level::warn
                      : level <= LOG_INFO                                         ? spdlog::level::info
                                                                                  : spdlog::level::debug;
-    spdlog::log(lvl, "coap: libcoap: {}", text);
+    // HUBGATE_COAP_DEBUG=1 turns on libcoap's own debug log, shown at info (troubleshooting only).
+    static const bool debug = std::getenv("HUBGATE_COAP_DEBUG") != nullptr;
+    spdlog::log(debug ? spdlog::level::info : lvl, "coap: libcoap: {}", text);
 }
 
 void startup_libcoap() {
@@ -49,7 +54,7 @@ void startup_libcoap() {
     std::call_once(once, [] {
         coap_startup();
         coap_set_log_handler(&log_from_libcoap);
-        coap_set_log_level(LOG_WARNING);
+        coap_set_log_level(std::getenv("HUBGATE_COAP_DEBUG") ? LOG_DEBUG : LOG_WARNING);
         coap_dtls_set_log_level(LOG_ERR);
     });
 }
@@ -77,6 +82,10 @@ std::optional<std::uint16_t> free_udp_port(const sockaddr* addr, socklen_t len) 
 constexpr std::uint16_t kPropertiesOption = 65000;
 // How long a GET that made its device reachable waits for the relay's first message.
 constexpr int kHoldMs = 300;
+// Block1 uploads being reassembled: all of them together may hold this many bytes (then 5.03), and
+// one that sees no block for this long is dropped.
+constexpr std::size_t kMaxUploadBytes = 16u << 20;
+constexpr auto kUploadIdle = std::chrono::seconds(60);
 
 struct Pending {
     std::string dedup_key;
@@ -117,7 +126,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     std::string psk_key;  // backing store for the key handed to libcoap (it copies it at once)
     coap_bin_const_t psk_bin{};
     bool running = false;
-    coap_resource_t* resource = nullptr;  // the unknown-resource handler: every path lands here
+    coap_resource_t* unknown = nullptr;  // the unknown-resource handler: every path without its own resource
 
     // ---- C2D state (io thread only) -------------------------------------------------------------
     struct Locked {
@@ -130,6 +139,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         std::optional<Locked> current;
         std::shared_ptr<asio::steady_timer> lock_timer;
         std::shared_ptr<asio::steady_timer> reach_timer;
+        coap_resource_t* resource = nullptr;  // devices/{id}/messages/devicebound, owned by the context
+        std::set<coap_session_t*> observers;  // sessions observing `resource`
     };
     std::map<std::string, C2dDevice> c2d;
     std::function<void(const std::string&, bool)> reachability;
@@ -144,6 +155,14 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     };
     std::vector<std::shared_ptr<HeldGet>> held;
 
+    // ---- Block1 reassembly (io thread only) ------------------------------------------------------
+    struct Upload {
+        std::string body;
+        std::chrono::steady_clock::time_point last_block;
+    };
+    std::map<std::pair<coap_session_t*, std::string>, Upload> uploads;  // by session and path?query
+    std::size_t upload_bytes = 0;
+
     // ---- lifecycle ------------------------------------------------------------------------------
 
     Status start() {
@@ -151,8 +170,10 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         ctx = coap_new_context(nullptr);
         if (!ctx) return Error{"coap: cannot create the libcoap context"};
         coap_set_app_data(ctx, this);
-        // The handler then sees a Block1 upload as one body (libcoap reassembles it).
-        coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+        // libcoap tracks Block1 uploads and answers 2.31 Continue, but the handler sees each block
+        // and reassembles the body itself (accept_block()): with COAP_BLOCK_SINGLE_BODY libcoap 4.3.1
+        // would buffer whatever size a client announces before the handler could refuse it.
+        coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP);
 
         bool need_psk = false;
         for (const auto& l : options.listeners)
@@ -172,16 +193,13 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         }
 
         coap_resource_t* r = coap_resource_unknown_init2(nullptr, 0);
-        coap_register_request_handler(r, COAP_REQUEST_POST, &Impl::on_post_trampoline);
-        coap_register_request_handler(r, COAP_REQUEST_GET, &Impl::on_get_trampoline);
-        coap_register_request_handler(r, COAP_REQUEST_DELETE, &Impl::on_delete_trampoline);
-        // Without a PUT handler libcoap would answer 4.05 anyway; say why.
-        coap_register_request_handler(r, COAP_REQUEST_PUT, &Impl::on_not_implemented);
-        // libcoap notifies an observer by re-running the GET handler with its own registration
-        // request, so one observable resource serves every device's devicebound queue.
-        coap_resource_set_get_observable(r, 1);
+        register_handlers(r);
+        // libcoap cannot notify observers of the unknown resource (it is not in the context's
+        // resource list), so each device's devicebound gets its own observable resource, created
+        // on its first GET (device_resource()).
         coap_add_resource(ctx, r);
-        resource = r;
+        unknown = r;
+        coap_register_event_handler(ctx, &Impl::on_event);
 
         const int epfd = coap_context_get_coap_fd(ctx);
         if (epfd < 0) return Error{"coap: libcoap was built without epoll; cannot join the Asio loop"};
@@ -190,6 +208,46 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         arm_fd();
         schedule_timeout();
         return std::nullopt;
+    }
+
+    static void register_handlers(coap_resource_t* r) {
+        coap_register_request_handler(r, COAP_REQUEST_POST, &Impl::on_post_trampoline);
+        coap_register_request_handler(r, COAP_REQUEST_GET, &Impl::on_get_trampoline);
+        coap_register_request_handler(r, COAP_REQUEST_DELETE, &Impl::on_delete_trampoline);
+        // Without a PUT handler libcoap would answer 4.05 anyway; say why.
+        coap_register_request_handler(r, COAP_REQUEST_PUT, &Impl::on_not_implemented);
+    }
+
+    // The observable resource for `device`'s devicebound, made on demand. Its path is libcoap's own
+    // rendering of the request's Uri-Path, so libcoap routes the device's next requests (and the
+    // re-run of a held one) to it.
+    void ensure_device_resource(C2dDevice& d, const coap_pdu_t* req) {
+        if (d.resource) return;
+        coap_string_t* path = coap_get_uri_path(req);
+        if (!path) return;
+        coap_str_const_t* owned = coap_new_str_const(path->s, path->length);
+        coap_delete_string(path);
+        if (!owned) return;
+        coap_resource_t* r = coap_resource_init(owned, COAP_RESOURCE_FLAGS_RELEASE_URI |
+                                                           // confirmable notifications: libcoap drops an
+                                                           // observer that stops acknowledging them
+                                                           COAP_RESOURCE_FLAGS_NOTIFY_CON);
+        if (!r) return coap_delete_str_const(owned);
+        register_handlers(r);
+        coap_resource_set_get_observable(r, 1);
+        coap_add_resource(ctx, r);
+        d.resource = r;
+    }
+
+    // Observers keep a device reachable; libcoap ends an observation on a cancel, on a failed
+    // notification or when the session goes (reported here as SERVER_SESSION_DEL).
+    static int on_event(coap_session_t* s, const coap_event_t event) {
+        if (event != COAP_EVENT_SERVER_SESSION_DEL) return 0;
+        auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
+        if (!self || !self->running) return 0;
+        for (auto& [device, d] : self->c2d)
+            if (d.observers.erase(s) && d.observers.empty()) self->touch_reachable(device);
+        return 0;
     }
 
     Status bind_listener(const config::Listener& l) {
@@ -236,10 +294,12 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         for (auto& [k, p] : pending) coap_session_release(p->session);
         pending.clear();
         for (auto& h : held) {
-            h->timer->cancel();
+            if (h->timer) h->timer->cancel();
             coap_session_release(h->session);
         }
         held.clear();
+        uploads.clear();
+        upload_bytes = 0;
         // Locked messages stay in the relay's inbox; a stop is not a failed delivery.
         for (auto& [id, d] : c2d) {
             if (d.lock_timer) d.lock_timer->cancel();
@@ -450,35 +510,38 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // The device's current locked message, or 2.05 empty (no ETag) when it has none.
-    void write_devicebound(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp, const std::string& device) {
+    void write_devicebound(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
+                           const std::string& device) {
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
         count_code(2, 5);
         auto it = c2d.find(device);
         if (it == c2d.end() || !it->second.current) return;
         const Locked& cur = *it->second.current;
+        // coap_add_data_large_response() sets the ETag only when the body needs Block2 (replacing
+        // any present), so add it here for single-block bodies and pass it for Block2 ones.
+        coap_add_option(resp, COAP_OPTION_ETAG, cur.lock.size(), reinterpret_cast<const std::uint8_t*>(cur.lock.data()));
         // Properties travel as the IoT Hub property bag (the MQTT topic's form) in an elective
         // option from the experimental range; a device that ignores it still gets the body.
         const std::string bag = format_message_bag(cur.message);
         if (!bag.empty())
             coap_add_option(resp, kPropertiesOption, bag.size(), reinterpret_cast<const std::uint8_t*>(bag.data()));
-        // coap_add_data_large_response() sets the ETag only when the body needs Block2 (replacing
-        // any present), so add it here for single-block bodies and pass it for Block2 ones.
-        coap_add_option(resp, COAP_OPTION_ETAG, cur.lock.size(), reinterpret_cast<const std::uint8_t*>(cur.lock.data()));
         std::uint64_t etag = 0;
         for (unsigned char c : cur.lock) etag = (etag << 8) | c;
         auto* body = new std::string(cur.message.body);
         coap_add_data_large_response(
-            resource, s, req, resp, nullptr, media_type_for(cur.message.system.content_type), -1, etag, body->size(),
+            r, s, req, resp, nullptr, media_type_for(cur.message.system.content_type), -1, etag, body->size(),
             reinterpret_cast<const std::uint8_t*>(body->data()),
             [](coap_session_t*, void* p) { delete static_cast<std::string*>(p); }, body);
     }
 
-    void on_get(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
+    void on_get(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
         const RequestTarget t = request_target(req);
         const coap_bin_const_t tok = coap_pdu_get_token(req);
-        if (coap_find_async(s, tok)) {  // a held GET released: answer with what there is now
+        if (coap_find_async(s, tok)) {  // a held GET re-run (now on the device's resource): answer
             const PathMatch pm = match_path(t.path);
-            write_devicebound(s, req, resp, pm.device_id);
+            if (r != unknown) note_observer(pm.device_id, s, req);
+            if (separate_block2_unsafe(s, req, pm.device_id)) return ask_again(resp);
+            write_devicebound(r, s, req, resp, pm.device_id);
             return;
         }
         const std::string key = dedup_key(peer_text(s), static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
@@ -486,33 +549,84 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         if (!pm) return;
         auto& d = c2d[pm->device_id];
         const bool was_reachable = d.reachable;
+        const bool first = r == unknown;  // the device's devicebound has no resource yet
+        if (first) ensure_device_resource(d, req);
+        else note_observer(pm->device_id, s, req);
         touch_reachable(pm->device_id);
-        // An Observe registration (or a notification, which re-runs its request) is answered at
-        // once: the message, when it comes, follows as a notification.
-        coap_opt_iterator_t oi;
-        const bool observe = coap_check_option(req, COAP_OPTION_OBSERVE, &oi) != nullptr;
-        if (was_reachable || d.current || observe) return write_devicebound(s, req, resp, pm->device_id);
-        // Just became reachable: the relay looks up the oldest message in the store now. Hold the
-        // answer until it arrives, or briefly when there is none.
+        if (!first && (was_reachable || d.current)) return write_devicebound(r, s, req, resp, pm->device_id);
+        // Answered later (an empty ACK now): libcoap re-runs the request when it is released, and
+        // the re-run reaches the device's own observable resource, where an Observe registration
+        // takes. A device that just became reachable is held until the relay hands over its oldest
+        // message, or briefly when there is none; otherwise it is released at once.
         coap_async_t* async = coap_register_async(s, req, 0);
-        if (!async) return write_devicebound(s, req, resp, pm->device_id);
+        if (!async) return write_devicebound(r, s, req, resp, pm->device_id);
         auto h = std::make_shared<HeldGet>();
         h->device = pm->device_id;
         h->session = coap_session_reference(s);
         h->token.assign(reinterpret_cast<const char*>(tok.s), tok.length);
+        held.push_back(h);
+        if (was_reachable || d.current) {
+            asio::post(io, [w = weak_from_this(), h] {
+                auto self = w.lock();
+                if (self && self->running) self->release_held(h);
+            });
+            return;
+        }
         h->timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(kHoldMs));
         h->timer->async_wait([w = weak_from_this(), h](const boost::system::error_code& ec) {
             auto self = w.lock();
             if (!ec && self && self->running) self->release_held(h);
         });
-        held.push_back(h);
+    }
+
+    // A held answer goes out as a separate response. libcoap 4.3.1 clients (coap-client among them)
+    // cannot start a Block2 transfer from a separate response to a plain confirmable GET: they only
+    // track one for Observe and NON requests. Such a GET is told to ask again, and its repeat is
+    // answered piggy-backed, blocks and all.
+    bool separate_block2_unsafe(coap_session_t* s, const coap_pdu_t* req, const std::string& device) {
+        coap_opt_iterator_t oi;
+        if (coap_pdu_get_type(req) != COAP_MESSAGE_CON || coap_check_option(req, COAP_OPTION_OBSERVE, &oi))
+            return false;
+        auto it = c2d.find(device);
+        if (it == c2d.end() || !it->second.current) return false;
+        const HubMessage& m = it->second.current->message;
+        std::size_t limit = coap_session_max_pdu_size(s);
+        // Room for the header, token, ETag, Content-Format, Block2/Size2 and the properties option.
+        const std::size_t overhead = 64 + format_message_bag(m).size();
+        limit = limit > overhead ? limit - overhead : 0;
+        coap_block_t block;
+        if (coap_get_block(req, COAP_OPTION_BLOCK2, &block)) limit = std::min<std::size_t>(limit, 1u << (block.szx + 4));
+        return m.body.size() > limit;
+    }
+
+    // 5.03 with Max-Age 0: a message is ready, repeat the GET now.
+    void ask_again(coap_pdu_t* resp) {
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
+        std::uint8_t buf[4];
+        coap_add_option(resp, COAP_OPTION_MAXAGE, coap_encode_var_safe(buf, sizeof buf, 0), buf);
+        static constexpr std::string_view text = "a C2D message is ready; repeat the GET";
+        coap_add_data(resp, text.size(), reinterpret_cast<const std::uint8_t*>(text.data()));
+        count_code(5, 3);
+    }
+
+    // Tracks Observe registrations (0) and cancellations (1) on a device's own resource.
+    void note_observer(const std::string& device, coap_session_t* s, const coap_pdu_t* req) {
+        coap_opt_iterator_t oi;
+        const coap_opt_t* o = coap_check_option(req, COAP_OPTION_OBSERVE, &oi);
+        if (!o) return;
+        auto& d = c2d[device];
+        if (coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) == COAP_OBSERVE_ESTABLISH) {
+            if (d.observers.insert(s).second) spdlog::info("coap: {} observes the C2D queue of {}", peer_text(s), device);
+        } else if (d.observers.erase(s)) {
+            spdlog::info("coap: {} stopped observing the C2D queue of {}", peer_text(s), device);
+        }
     }
 
     void release_held(const std::shared_ptr<HeldGet>& h) {
         auto it = std::find(held.begin(), held.end(), h);
         if (it == held.end()) return;
         held.erase(it);
-        h->timer->cancel();
+        if (h->timer) h->timer->cancel();
         const coap_bin_const_t tok{h->token.size(), reinterpret_cast<const std::uint8_t*>(h->token.data())};
         if (coap_async_t* async = coap_find_async(h->session, tok)) coap_async_trigger(async);
         coap_session_release(h->session);
@@ -529,7 +643,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             if (ec || !self || !self->running) return;
             auto it = self->c2d.find(device);
             if (it == self->c2d.end()) return;
-            if (it->second.current) return self->touch_reachable(device);  // the lock timer decides
+            // A pending lock (the lock timer decides) or an observer keeps the device reachable.
+            if (it->second.current || !it->second.observers.empty()) return self->touch_reachable(device);
             it->second.reachable = false;
             if (self->reachability) self->reachability(device, false);
         });
@@ -557,9 +672,11 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             // Like an MQTT disconnect before PUBACK: a failed delivery.
             self->settle(device, lock, DeliveryOutcome::not_delivered);
         });
+        // Observers first: a held registration re-run after this is answered with the message and
+        // must not get it again as a notification.
+        if (d.resource) coap_resource_notify_observers(d.resource, nullptr);
         for (auto h : std::vector(held))
             if (h->device == device) release_held(h);
-        coap_resource_notify_observers(resource, nullptr);
         process();
     }
 
@@ -603,15 +720,92 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         write_answer(resp, e);
     }
 
-    static void on_get_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
+    static void on_get_trampoline(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
                                   coap_pdu_t* resp) {
-        static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)))->on_get(s, req, resp);
+        static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)))->on_get(r, s, req, resp);
     }
 
     static void on_delete_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
                                      coap_pdu_t* resp) {
         auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
         self->on_settle(s, req, resp, request_target(req));
+    }
+
+    struct BlockStep {
+        bool complete = false;  // the body is whole (in `assembled`)
+        std::optional<Refusal> refusal;
+        std::uint32_t max_age = 0;
+    };
+
+    // One Block1 block of a telemetry upload. The 256 KB cap applies to the announced Size1 and to
+    // every block's end, so an oversize upload is refused at its first block past the cap.
+    // Blocks must come in order; a repeated block is acknowledged again.
+    BlockStep accept_block(coap_session_t* s, const coap_pdu_t* req, const RequestTarget& target,
+                           const coap_block_t& block, std::string_view data, std::string& assembled) {
+        const auto now = std::chrono::steady_clock::now();
+        for (auto it = uploads.begin(); it != uploads.end();) {
+            if (now - it->second.last_block > kUploadIdle) {
+                upload_bytes -= it->second.body.size();
+                it = uploads.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        const std::size_t offset = static_cast<std::size_t>(block.num) << (block.szx + 4);
+        coap_opt_iterator_t oi;
+        std::size_t announced = 0;
+        if (const coap_opt_t* size1 = coap_check_option(req, COAP_OPTION_SIZE1, &oi))
+            announced = coap_decode_var_bytes(coap_opt_value(size1), coap_opt_length(size1));
+        const auto key = std::make_pair(s, target.path + "?" + target.query);
+        auto drop = [&] {
+            auto it = uploads.find(key);
+            if (it == uploads.end()) return;
+            upload_bytes -= it->second.body.size();
+            uploads.erase(it);
+        };
+        if (announced > kMaxHubMessageBytes || offset + data.size() > kMaxHubMessageBytes) {
+            drop();
+            return {false,
+                    Refusal{4, 13, "oversize",
+                            "block-wise upload of " + std::to_string(std::max(announced, offset + data.size())) +
+                                "+ bytes is over the 256 KB (262144-byte) message limit"},
+                    0};
+        }
+        auto it = uploads.find(key);
+        if (offset == 0 && it != uploads.end()) {  // a new upload on the same path replaces the old one
+            upload_bytes -= it->second.body.size();
+            it->second.body.clear();
+        }
+        if (it == uploads.end()) {
+            if (offset != 0)
+                return {false, Refusal{4, 8, "block_order", "block " + std::to_string(block.num) +
+                                                                " of an upload whose first block never came"},
+                        0};
+            it = uploads.emplace(key, Upload{}).first;
+        }
+        Upload& u = it->second;
+        u.last_block = now;
+        if (offset > u.body.size()) {
+            drop();
+            return {false, Refusal{4, 8, "block_order", "block " + std::to_string(block.num) + " arrived before byte " +
+                                                            std::to_string(u.body.size())},
+                    0};
+        }
+        if (offset + data.size() > u.body.size()) {
+            const std::size_t fresh = offset + data.size() - u.body.size();
+            if (upload_bytes + fresh > kMaxUploadBytes) {
+                drop();
+                return {false, Refusal{5, 3, "no_room", "too many block-wise uploads in progress, retry later"},
+                        options.no_room_max_age};
+            }
+            u.body.append(data.substr(u.body.size() - offset));
+            upload_bytes += fresh;
+        }
+        if (block.m) return {};
+        assembled = std::move(u.body);
+        upload_bytes -= assembled.size();
+        uploads.erase(it);
+        return {true, std::nullopt, 0};
     }
 
     void on_post(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
@@ -654,6 +848,10 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             return refuse(resp, key, peer,
                           {4, 4, "not_found", "no such resource '/" + path.substr(0, 100) +
                                                   "'; POST /devices/{id}/messages/events"});
+        if (pm.kind == PathMatch::Kind::devicebound || pm.kind == PathMatch::Kind::c2d_lock) {
+            (void)c2d_target(s, req, resp, key, target);  // the C2D paths take no plain POST: 4.04
+            return;
+        }
         if (pm.kind == PathMatch::Kind::bad_device_id)
             return refuse(resp, key, peer,
                           {4, 0, "bad_path", "device id '" + pm.device_id.substr(0, 128) + "' breaks the rule: " +
@@ -685,6 +883,18 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         const std::uint8_t* data = nullptr;
         if (coap_get_data_large(req, &len, &data, &offset, &total))
             tr.body = std::string_view(reinterpret_cast<const char*>(data), len);
+        std::string assembled;  // a Block1 upload's whole body, once its last block is in
+        coap_block_t block1;
+        if (coap_get_block(req, COAP_OPTION_BLOCK1, &block1)) {
+            const BlockStep step = accept_block(s, req, target, block1, tr.body, assembled);
+            if (step.refusal) return refuse(resp, key, peer, *step.refusal, step.max_age);
+            if (!step.complete) {
+                // libcoap turns a 2.xx for a block with more to come into 2.31 Continue.
+                coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CHANGED);
+                return;
+            }
+            tr.body = assembled;
+        }
 
         BuildResult built = build_telemetry(tr, ids);
         if (built.refusal) return refuse(resp, key, peer, *built.refusal);

@@ -19,6 +19,7 @@
 #include "gateway/devices/device_directory.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
+#include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording_ingest.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -263,6 +264,42 @@ TEST_CASE("a message larger than one block is served whole through Block2") {
     CHECK(body == big + "end");
 }
 
+TEST_CASE("a held first GET whose message needs Block2 is told to repeat (5.03, Max-Age 0) and the repeat gets it "
+          "whole") {
+    Server s;
+    FakeRelay relay(s);
+    const std::string big(3000, 'b');
+    relay.queue("dev-1", big + "end");  // waiting before the device's first GET
+    auto first = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-b", "64"});
+    INFO(first.output.substr(0, 2000));
+    CHECK(has(first, "5.03"));
+    CHECK(has(first, "Max-Age:0"));
+    CHECK(has(first, "repeat the GET"));
+    test::TempDir dir;
+    const std::string out = dir.path() + "/body";
+    auto again = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-b", "64", "-o", out});
+    INFO(again.output.substr(0, 2000));
+    CHECK(etag_of(again).size() == 16);
+    std::ifstream in(out, std::ios::binary);
+    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(body == big + "end");
+}
+
+TEST_CASE("an Observe registration that waits for a message larger than one block gets it whole through Block2") {
+    Server s;
+    FakeRelay relay(s);
+    const std::string big(3000, 'o');
+    relay.queue("dev-1", big + "end");
+    test::TempDir dir;
+    const std::string out = dir.path() + "/body";
+    auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "2", "-b", "64", "-o", out});
+    INFO(r.output.substr(0, 2000));
+    CHECK(etag_of(r).size() == 16);
+    std::ifstream in(out, std::ios::binary);
+    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(body == big + "end");
+}
+
 TEST_CASE("an expired lock is a failed delivery and its DELETE answers 4.04") {
     Server s(1);
     FakeRelay relay(s);
@@ -285,4 +322,60 @@ TEST_CASE("an Observe registration on an empty queue succeeds") {
     CHECK(has(r, "2.05"));
     CHECK(has(r, "Observe:"));
     CHECK(etag_of(r).empty());
+}
+
+TEST_CASE("an observer of an empty queue gets the next message as a notification and completes it with DELETE") {
+    Server s;
+    FakeRelay relay(s);
+    std::atomic<bool> reachable{false};
+    s.server->set_reachability_listener([&](const std::string& device, bool r) {
+        if (device == "dev-1" && r) reachable = true;
+    });
+    // Observes for 6 s; the message is queued once the registration is in.
+    auto observing = std::async(std::launch::async, [&] {
+        return client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "6"});
+    });
+    REQUIRE(test::eventually([&] { return reachable.load(); }, 10s));
+    std::this_thread::sleep_for(1s);  // the registration's answer is held up to 300 ms
+    relay.queue("dev-1", "notified body");
+    relay.pump("dev-1");
+    const auto r = observing.get();
+    INFO(r.output);
+    CHECK(has(r, "notified body"));
+    const auto lock = etag_of(r);
+    REQUIRE(lock.size() == 16);
+    auto del = client("delete", s.uri(false, "/devices/dev-1/messages/devicebound/" + lock));
+    INFO(del.output);
+    CHECK(has(del, "2.02"));
+    CHECK(relay.seen() == std::vector<DeliveryOutcome>{DeliveryOutcome::completed});
+}
+
+TEST_CASE("a device that only observes stays reachable past the lock timeout") {
+    Server s(1);
+    std::vector<bool> changes;
+    std::mutex mu;
+    s.server->set_reachability_listener([&](const std::string& device, bool r) {
+        std::lock_guard lock(mu);
+        if (device == "dev-1") changes.push_back(r);
+    });
+    auto observing = std::async(std::launch::async, [&] {
+        return client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "4"});
+    });
+    const auto r = observing.get();  // 4 s of observing: four lock timeouts
+    INFO(r.output);
+    REQUIRE(has(r, "Observe:"));
+    std::lock_guard lock(mu);
+    CHECK(changes == std::vector<bool>{true});
+}
+
+TEST_CASE("a POST to devicebound or to a lock path is 4.04 and is not taken as telemetry") {
+    Server s;
+    FakeRelay relay(s);
+    auto a = client("post", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-e", "x"});
+    INFO(a.output);
+    CHECK(has(a, "4.04"));
+    auto b = client("post", s.uri(false, "/devices/dev-1/messages/devicebound/0102030405060708"), {"-e", "y"});
+    INFO(b.output);
+    CHECK(has(b, "4.04"));
+    CHECK(s.ingest.messages().empty());
 }

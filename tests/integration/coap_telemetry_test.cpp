@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -283,4 +284,116 @@ TEST_CASE("a retransmitted confirmable POST is stored once and answered 2.04 bot
     peer.send(telemetry_post(0x1235, 0x7b, "{\"n\":2}"));
     CHECK(peer.wait_changed(0x7b, 5s));
     CHECK(s.ingest.messages().size() == 2);
+}
+
+namespace {
+
+// The response code (class << 5 | detail) answering `token`, ACKing a separate response; nullopt on
+// timeout. Empty ACKs (code 0) are skipped.
+std::optional<std::uint8_t> wait_code(UdpPeer& peer, std::uint8_t token, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto d = peer.receive(200ms);
+        if (!d || d->size() < 5) continue;
+        const std::uint8_t type = ((*d)[0] >> 4) & 0x3;
+        if (type == 0) peer.send({0x60, 0x00, (*d)[2], (*d)[3]});
+        if (((*d)[0] & 0x0f) == 1 && (*d)[4] == token && (*d)[1] != 0) return (*d)[1];
+    }
+    return std::nullopt;
+}
+
+// One block of a Block1 upload to /devices/dev-1/messages/events: block `num`, `more` to come,
+// 1024-byte blocks (SZX 6); `size1` announces the whole body when non-zero.
+std::vector<std::uint8_t> block_post(std::uint16_t mid, std::uint8_t token, std::uint32_t num, bool more,
+                                     const std::string& body, std::uint32_t size1 = 0) {
+    std::vector<std::uint8_t> d{0x41, 0x02, static_cast<std::uint8_t>(mid >> 8), static_cast<std::uint8_t>(mid & 0xff), token};
+    auto option = [&](unsigned delta, std::vector<std::uint8_t> v) {
+        const auto nibble = [](unsigned x) { return x < 13 ? x : 13u; };
+        d.push_back(static_cast<std::uint8_t>(nibble(delta) << 4 | nibble(static_cast<unsigned>(v.size()))));
+        if (delta >= 13) d.push_back(static_cast<std::uint8_t>(delta - 13));
+        if (v.size() >= 13) d.push_back(static_cast<std::uint8_t>(v.size() - 13));
+        d.insert(d.end(), v.begin(), v.end());
+    };
+    auto text = [](const std::string& s) { return std::vector<std::uint8_t>(s.begin(), s.end()); };
+    auto uint = [](std::uint32_t v) {
+        std::vector<std::uint8_t> out;
+        for (; v; v >>= 8) out.insert(out.begin(), static_cast<std::uint8_t>(v & 0xff));
+        return out;
+    };
+    option(11, text("devices"));  // Uri-Path (11)
+    option(0, text("dev-1"));
+    option(0, text("messages"));
+    option(0, text("events"));
+    option(16, uint(num << 4 | (more ? 8u : 0u) | 6u));  // Block1 (27)
+    if (size1) option(33, uint(size1));                  // Size1 (60)
+    d.push_back(0xff);
+    d.insert(d.end(), body.begin(), body.end());
+    return d;
+}
+
+constexpr std::uint8_t kContinue = 2 << 5 | 31;
+constexpr std::uint8_t kChanged = 2 << 5 | 4;
+constexpr std::uint8_t kTooLarge = 4 << 5 | 13;
+constexpr std::uint8_t kIncomplete = 4 << 5 | 8;
+
+}  // namespace
+
+TEST_CASE("an upload whose Size1 announces more than 256 KB is refused 4.13 at its first block") {
+    Server s;
+    UdpPeer peer(s.server->ports().at(0));
+    peer.send(block_post(0x2000, 0x01, 0, true, std::string(1024, 'x'), 300 * 1024));
+    CHECK(wait_code(peer, 0x01, 5s) == std::optional<std::uint8_t>(kTooLarge));
+    CHECK(s.ingest.messages().empty());
+}
+
+TEST_CASE("a block-wise upload without Size1 is refused 4.13 at the first block past 256 KB") {
+    Server s;
+    UdpPeer peer(s.server->ports().at(0));
+    const std::string block(1024, 'y');
+    std::uint32_t num = 0;
+    for (; num < 256; ++num) {  // 256 KB exactly: every block is taken
+        peer.send(block_post(static_cast<std::uint16_t>(0x3000 + num), static_cast<std::uint8_t>(num), num, true, block));
+        REQUIRE_MESSAGE(wait_code(peer, static_cast<std::uint8_t>(num), 5s) == std::optional<std::uint8_t>(kContinue),
+                        "block " << num);
+    }
+    peer.send(block_post(0x3100, 0xaa, num, false, "z"));  // one byte more
+    CHECK(wait_code(peer, 0xaa, 5s) == std::optional<std::uint8_t>(kTooLarge));
+    CHECK(s.ingest.messages().empty());
+}
+
+TEST_CASE("a block that skips ahead of the upload is refused 4.08 and a whole upload after it is stored") {
+    Server s;
+    UdpPeer peer(s.server->ports().at(0));
+    const std::string block(1024, 'q');
+    peer.send(block_post(0x4000, 0x01, 0, true, block));
+    REQUIRE(wait_code(peer, 0x01, 5s) == std::optional<std::uint8_t>(kContinue));
+    peer.send(block_post(0x4001, 0x02, 2, true, block));  // block 1 never sent
+    CHECK(wait_code(peer, 0x02, 5s) == std::optional<std::uint8_t>(kIncomplete));
+    CHECK(s.ingest.messages().empty());
+
+    peer.send(block_post(0x4002, 0x03, 0, true, block));
+    REQUIRE(wait_code(peer, 0x03, 5s) == std::optional<std::uint8_t>(kContinue));
+    peer.send(block_post(0x4003, 0x04, 1, false, "tail"));
+    CHECK(wait_code(peer, 0x04, 5s) == std::optional<std::uint8_t>(kChanged));
+    const auto msgs = s.ingest.messages();
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].body == block + "tail");
+}
+
+TEST_CASE("a repeated block of an upload (new message id) is acknowledged again and stored once") {
+    Server s;
+    UdpPeer peer(s.server->ports().at(0));
+    const std::string block(1024, 'r');
+    const std::string second(1024, 's');
+    peer.send(block_post(0x5000, 0x01, 0, true, block));
+    REQUIRE(wait_code(peer, 0x01, 5s) == std::optional<std::uint8_t>(kContinue));
+    peer.send(block_post(0x5001, 0x02, 1, true, second));
+    REQUIRE(wait_code(peer, 0x02, 5s) == std::optional<std::uint8_t>(kContinue));
+    peer.send(block_post(0x5002, 0x03, 1, true, second));  // block 1 again, as after a lost 2.31
+    REQUIRE(wait_code(peer, 0x03, 5s) == std::optional<std::uint8_t>(kContinue));
+    peer.send(block_post(0x5003, 0x04, 2, false, "end"));
+    CHECK(wait_code(peer, 0x04, 5s) == std::optional<std::uint8_t>(kChanged));
+    const auto msgs = s.ingest.messages();
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].body == block + second + "end");
 }
