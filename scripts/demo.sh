@@ -122,7 +122,8 @@ wait "$dev_pid"
 echo "meter-1 received: $(cat "$work/device.out")"
 grep -q '"command":"reboot"' "$work/device.out"
 for _ in $(seq 100); do grep -q 'Success' "$work/hub.out" && break; sleep 0.1; done
-python3 - "$work/hub.out" <<'PY'
+show_feedback() {
+  python3 - "$work/hub.out" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     topic, _, payload = line.rstrip("\n").partition(" ")
@@ -133,19 +134,38 @@ for line in open(sys.argv[1]):
             for r in json.loads(e["body"]):
                 print("feedback at the hub: %s %s for %s" % (r["statusCode"], r["originalMessageId"], r["deviceId"]))
 PY
+}
+show_feedback
 grep -q 'Success' "$work/hub.out"
 
-step "6. the hub goes away; devices keep publishing; the gateway buffers on disk"
+step "6. a command for the CoAP device soil-1: it GETs it (the ETag is its lock) and completes it with DELETE"
+mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "$hub_port" -q 1 -m '{"command":"water"}' \
+  -t 'devices/gw-demo/messages/devicebound/%24.mid=cmd-2&device-id=soil-1&iothub-ack=full'
+devicebound="coap://127.0.0.1:$coap_port/devices/soil-1/messages/devicebound"
+for _ in $(seq 50); do
+  answer=$(coap-client-openssl -m get -v 6 -B 5 "$devicebound" 2>&1 || true)
+  grep -q 'ETag:0x' <<<"$answer" && break
+  sleep 0.2
+done
+lock=$(grep -o 'ETag:0x[0-9a-fA-F]*' <<<"$answer" | head -n 1 | cut -c8- | tr 'A-F' 'a-f')
+echo "soil-1 received: $(grep -o '{"command":"water"}' <<<"$answer") under lock $lock"
+[ -n "$lock" ]
+coap-client-openssl -m delete -v 6 -B 5 "$devicebound/$lock" 2>&1 | grep -o '2\.02' | sed 's/^/DELETE answered /'
+for _ in $(seq 100); do show_feedback | grep -q 'Success cmd-2' && break; sleep 0.1; done
+show_feedback | grep cmd-2
+show_feedback | grep -q 'Success cmd-2'
+
+step "7. the hub goes away; devices keep publishing; the gateway buffers on disk"
 kill -TERM "$hub_pid"; wait "$hub_pid" 2>/dev/null || true; hub_pid=
 publish_all 301 3000
 "$bin" status -c "$work/hubgate.toml"
 
-step "7. SIGKILL the gateway during the outage and start it again: the backlog survives"
+step "8. SIGKILL the gateway during the outage and start it again: the backlog survives"
 kill -KILL "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
 start_gateway
 echo "after restart the store holds $(metric hubgate_store_messages) messages"
 
-step "8. the hub returns: the backlog drains at once, in full batches"
+step "9. the hub returns: the backlog drains at once, in full batches"
 before=$(date +%s%N)
 start_hub
 for _ in $(seq 600); do [ "$(metric hubgate_store_messages)" = 0 ] && break; sleep 0.1; done
@@ -155,14 +175,14 @@ for _ in $(seq 100); do [ "$(hub_ids | sort -u | wc -l)" -ge 9920 ] && break; sl
 awk -v ns=$((after - before)) -v n="$(metric hubgate_upstream_batches_total)" \
   'BEGIN { printf "backlog drained %.1f s after the hub came back (%d batches relayed in all)\n", ns / 1e9, n }'
 
-step "9. every acknowledged message arrived at the hub"
+step "10. every acknowledged message arrived at the hub"
 expected=$(( 3 * 3300 + 20 ))
 received=$(hub_ids | sort -u | wc -l)
 dups=$(( $(hub_ids | wc -l) - received ))
 echo "expected $expected, the hub has $received distinct messages ($dups duplicates from resends)"
 [ "$received" -eq "$expected" ]
 
-step "10. graceful stop on SIGTERM"
+step "11. graceful stop on SIGTERM"
 kill -TERM "$gw_pid"; wait "$gw_pid"; rc=$?; gw_pid=
 grep -E 'upstream|relay|stopped|opened' "$work/gateway.log" | tail -n 8 | sed 's/^/  /'
 echo "gateway exit code: $rc"; [ "$rc" -eq 0 ]
