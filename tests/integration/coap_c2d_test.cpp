@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
-#include <cctype>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -19,6 +18,7 @@
 #include "gateway/devices/device_directory.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
+#include "tests/support/coap_client.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording_ingest.hpp"
@@ -121,33 +121,12 @@ struct FakeRelay {
 };
 
 test::RunResult client(const std::string& method, const std::string& uri, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{"coap-client-openssl", "-m", method, "-v", "6", "-B", "5"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    argv.push_back(uri);
-    return test::run(argv, 15s);
+    return test::coap_client(method, uri, std::move(extra));
 }
 
-bool has(const test::RunResult& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
-
-// The lock as coap-client prints the ETag option ("ETag:0x0123456789abcdef"), as lowercase hex.
-std::string etag_of(const test::RunResult& r) {
-    const auto at = r.output.find("ETag:0x");
-    if (at == std::string::npos) return {};
-    std::string hex;
-    for (auto i = at + 7; i < r.output.size() && std::isxdigit(static_cast<unsigned char>(r.output[i])); ++i)
-        hex += static_cast<char>(std::tolower(static_cast<unsigned char>(r.output[i])));
-    return hex;
-}
-
-// The properties option (65000) as coap-client prints it (65000:\x25\x32...), decoded.
-std::string properties_of(const test::RunResult& r) {
-    auto at = r.output.find("65000:");
-    if (at == std::string::npos) return {};
-    std::string out;
-    for (at += 6; at + 3 < r.output.size() && r.output[at] == '\\' && r.output[at + 1] == 'x'; at += 4)
-        out += static_cast<char>(std::stoi(r.output.substr(at + 2, 2), nullptr, 16));
-    return out;
-}
+using test::etag_of;
+using test::has;
+using test::properties_of;
 
 }  // namespace
 
