@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+# node-coap at the version package-lock.json pins, for the node-coap integration tests.
+npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 jobs=$(nproc)
 start=$(date +%s)
 
@@ -28,7 +30,7 @@ echo "== unit tests under ASan + UBSan =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 300
 
-echo "== fuzzing (libFuzzer, clang-14): MQTT codec and property bags, 60 s in total =="
+echo "== fuzzing (libFuzzer, clang-14): MQTT codec, property bags, CoAP paths, 60 s in total =="
 bash tests/fuzz/run.sh 60
 
 echo "== all tests (unit + integration with real peers) =="
