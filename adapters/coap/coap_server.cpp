@@ -246,7 +246,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
         if (!self || !self->running) return 0;
         for (auto& [device, d] : self->c2d)
-            if (d.observers.erase(s) && d.observers.empty()) self->touch_reachable(device);
+            if (d.observers.erase(s) && d.observers.empty() && d.reachable) self->arm_reach_timer(device);
         return 0;
     }
 
@@ -633,8 +633,18 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         process();
     }
 
-    // A GET keeps the device reachable for lock_timeout; so does a pending lock.
+    // A C2D request from the device makes it reachable for lock_timeout; so does a pending lock or
+    // an Observe registration, for as long as they last.
     void touch_reachable(const std::string& device) {
+        arm_reach_timer(device);
+        auto& d = c2d[device];
+        if (!d.reachable) {
+            d.reachable = true;
+            if (reachability) reachability(device, true);
+        }
+    }
+
+    void arm_reach_timer(const std::string& device) {
         auto& d = c2d[device];
         if (!d.reach_timer) d.reach_timer = std::make_shared<asio::steady_timer>(io);
         d.reach_timer->expires_after(std::chrono::seconds(options.lock_timeout_seconds));
@@ -644,14 +654,17 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             auto it = self->c2d.find(device);
             if (it == self->c2d.end()) return;
             // A pending lock (the lock timer decides) or an observer keeps the device reachable.
-            if (it->second.current || !it->second.observers.empty()) return self->touch_reachable(device);
-            it->second.reachable = false;
-            if (self->reachability) self->reachability(device, false);
+            if (it->second.current || !it->second.observers.empty()) return self->arm_reach_timer(device);
+            self->make_unreachable(device);
         });
-        if (!d.reachable) {
-            d.reachable = true;
-            if (reachability) reachability(device, true);
-        }
+    }
+
+    void make_unreachable(const std::string& device) {
+        auto& d = c2d[device];
+        if (d.reach_timer) d.reach_timer->cancel();
+        if (!d.reachable) return;
+        d.reachable = false;
+        if (reachability) reachability(device, false);
     }
 
     void on_deliver(const std::string& device, HubMessage m, std::function<void(DeliveryOutcome)> done) {
@@ -668,8 +681,12 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         d.lock_timer->async_wait([w = weak_from_this(), device, lock](const boost::system::error_code& ec) {
             auto self = w.lock();
             if (ec || !self || !self->running) return;
-            spdlog::info("coap: C2D lock {} of {} expired", lock_to_hex(lock), device);
-            // Like an MQTT disconnect before PUBACK: a failed delivery.
+            spdlog::info("coap: C2D lock {} of {} expired; the device counts as away until its next request",
+                         lock_to_hex(lock), device);
+            // Like an MQTT disconnect before PUBACK: the device is gone and the delivery failed.
+            // Without this a device that polled once would be handed the message again and again,
+            // each expiry raising its delivery count, until it was dead-lettered.
+            self->make_unreachable(device);
             self->settle(device, lock, DeliveryOutcome::not_delivered);
         });
         // Observers first: a held registration re-run after this is answered with the message and

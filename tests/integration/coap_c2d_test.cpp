@@ -358,3 +358,37 @@ TEST_CASE("a POST to devicebound or to a lock path is 4.04 and is not taken as t
     CHECK(has(b, "4.04"));
     CHECK(s.ingest.messages().empty());
 }
+
+TEST_CASE("a device that polled once and let its lock expire counts as away until its next request") {
+    Server s(1);
+    FakeRelay relay(s);
+    std::vector<bool> changes;
+    std::mutex mu;
+    s.server->set_reachability_listener([&](const std::string& device, bool r) {
+        {
+            std::lock_guard lock(mu);
+            if (device == "dev-1") changes.push_back(r);
+        }
+        if (r) relay.pump(device);
+    });
+    auto seen_changes = [&] {
+        std::lock_guard lock(mu);
+        return changes;
+    };
+    relay.queue("dev-1", "x");
+    REQUIRE(etag_of(client("get", s.uri(false, "/devices/dev-1/messages/devicebound"))).size() == 16);
+    REQUIRE(test::eventually([&] { return !relay.seen().empty(); }, 10s));
+    CHECK(relay.seen().front() == DeliveryOutcome::not_delivered);
+    CHECK(test::eventually([&] { return seen_changes() == std::vector<bool>{true, false}; }, 10s));
+    // Three more lock timeouts pass: a device that is away is not handed the message again (each
+    // hand-over would raise its delivery count until it was dead-lettered).
+    std::this_thread::sleep_for(3s);
+    CHECK(seen_changes() == std::vector<bool>{true, false});
+    // The relay's hand-over right after the expiry was refused as unreachable, and no lock followed.
+    CHECK(relay.seen() == std::vector<DeliveryOutcome>{DeliveryOutcome::not_delivered, DeliveryOutcome::unreachable});
+    // Its next GET finds the message again, under a new lock.
+    const auto again = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
+    INFO(again.output);
+    CHECK(has(again, "x"));
+    CHECK(etag_of(again).size() == 16);
+}

@@ -1,11 +1,5 @@
 // CoAP telemetry end to end: an in-process CoapServer (plain UDP and DTLS-PSK listeners) with a fake
 // IngestSink that records messages, and the real coap-client-openssl over loopback.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -23,6 +17,7 @@
 #include "tests/support/process.hpp"
 #include "tests/support/recording_ingest.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/udp_peer.hpp"
 
 using namespace hubgate;
 using namespace std::chrono_literals;
@@ -209,45 +204,27 @@ TEST_CASE("a malformed query is 4.00 and another client keeps posting fine") {
 
 namespace {
 
-// A bare UDP socket for sending hand-made CoAP datagrams (libcoap's client would not let a test
-// repeat a message id on purpose).
-class UdpPeer {
-public:
-    explicit UdpPeer(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_DGRAM, 0)) {
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(port);
-        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    }
-    ~UdpPeer() { ::close(fd_); }
-    void send(const std::vector<std::uint8_t>& d) { REQUIRE(::send(fd_, d.data(), d.size(), 0) == static_cast<ssize_t>(d.size())); }
-    std::optional<std::vector<std::uint8_t>> receive(std::chrono::milliseconds timeout) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
-        std::vector<std::uint8_t> buf(2048);
-        const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-        if (n <= 0) return std::nullopt;
-        buf.resize(static_cast<std::size_t>(n));
-        return buf;
-    }
-    // Waits for the 2.04 answering `token` (piggybacked or separate; a separate CON is ACKed).
-    bool wait_changed(std::uint8_t token, std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < deadline) {
-            auto d = receive(200ms);
-            if (!d || d->size() < 4) continue;
-            const std::uint8_t type = ((*d)[0] >> 4) & 0x3;
-            const std::size_t tkl = (*d)[0] & 0x0f;
-            if (type == 0) send({0x60, 0x00, (*d)[2], (*d)[3]});  // ACK a separate response
-            if ((*d)[1] == 0x44 && tkl == 1 && d->size() >= 5 && (*d)[4] == token) return true;
-        }
-        return false;
-    }
+using test::UdpPeer;
 
-private:
-    int fd_;
-};
+constexpr std::uint8_t kContinue = 2 << 5 | 31;
+constexpr std::uint8_t kChanged = 2 << 5 | 4;
+constexpr std::uint8_t kTooLarge = 4 << 5 | 13;
+constexpr std::uint8_t kIncomplete = 4 << 5 | 8;
+
+
+// The response code (class << 5 | detail) answering `token`, ACKing a separate response; nullopt on
+// timeout. Empty ACKs (code 0) are skipped.
+std::optional<std::uint8_t> wait_code(UdpPeer& peer, std::uint8_t token, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto d = peer.receive(200ms);
+        if (!d || d->size() < 5) continue;
+        const std::uint8_t type = ((*d)[0] >> 4) & 0x3;
+        if (type == 0) peer.send({0x60, 0x00, (*d)[2], (*d)[3]});
+        if (((*d)[0] & 0x0f) == 1 && (*d)[4] == token && (*d)[1] != 0) return (*d)[1];
+    }
+    return std::nullopt;
+}
 
 // CON POST /devices/dev-1/messages/events, Content-Format 50, message id `mid`, 1-byte token.
 std::vector<std::uint8_t> telemetry_post(std::uint16_t mid, std::uint8_t token, const std::string& body) {
@@ -274,33 +251,19 @@ TEST_CASE("a retransmitted confirmable POST is stored once and answered 2.04 bot
     UdpPeer peer(s.server->ports().at(0));
     const auto request = telemetry_post(0x1234, 0x7a, "{\"n\":1}");
     peer.send(request);
-    CHECK(peer.wait_changed(0x7a, 5s));
+    CHECK(wait_code(peer, 0x7a, 5s) == std::optional<std::uint8_t>(kChanged));
     peer.send(request);  // same endpoint, same message id: a retransmission, not a new message
-    CHECK(peer.wait_changed(0x7a, 5s));
+    CHECK(wait_code(peer, 0x7a, 5s) == std::optional<std::uint8_t>(kChanged));
     const auto stored = s.ingest.messages();
     CHECK(stored.size() == 1);
     CHECK(s.registry.render().find("hubgate_coap_duplicates_total 1") != std::string::npos);
     // A new message id from the same endpoint is a new message.
     peer.send(telemetry_post(0x1235, 0x7b, "{\"n\":2}"));
-    CHECK(peer.wait_changed(0x7b, 5s));
+    CHECK(wait_code(peer, 0x7b, 5s) == std::optional<std::uint8_t>(kChanged));
     CHECK(s.ingest.messages().size() == 2);
 }
 
 namespace {
-
-// The response code (class << 5 | detail) answering `token`, ACKing a separate response; nullopt on
-// timeout. Empty ACKs (code 0) are skipped.
-std::optional<std::uint8_t> wait_code(UdpPeer& peer, std::uint8_t token, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        auto d = peer.receive(200ms);
-        if (!d || d->size() < 5) continue;
-        const std::uint8_t type = ((*d)[0] >> 4) & 0x3;
-        if (type == 0) peer.send({0x60, 0x00, (*d)[2], (*d)[3]});
-        if (((*d)[0] & 0x0f) == 1 && (*d)[4] == token && (*d)[1] != 0) return (*d)[1];
-    }
-    return std::nullopt;
-}
 
 // One block of a Block1 upload to /devices/dev-1/messages/events: block `num`, `more` to come,
 // 1024-byte blocks (SZX 6); `size1` announces the whole body when non-zero.
@@ -330,11 +293,6 @@ std::vector<std::uint8_t> block_post(std::uint16_t mid, std::uint8_t token, std:
     d.insert(d.end(), body.begin(), body.end());
     return d;
 }
-
-constexpr std::uint8_t kContinue = 2 << 5 | 31;
-constexpr std::uint8_t kChanged = 2 << 5 | 4;
-constexpr std::uint8_t kTooLarge = 4 << 5 | 13;
-constexpr std::uint8_t kIncomplete = 4 << 5 | 8;
 
 }  // namespace
 
