@@ -803,10 +803,10 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         Upload& u = it->second;
         u.last_block = now;
         if (offset > u.body.size()) {
-            drop();
-            return {false, Refusal{4, 8, "block_order", "block " + std::to_string(block.num) + " arrived before byte " +
-                                                            std::to_string(u.body.size())},
-                    0};
+            Refusal r{4, 8, "block_order",
+                      "block " + std::to_string(block.num) + " arrived before byte " + std::to_string(u.body.size())};
+            drop();  // frees `u`
+            return {false, std::move(r), 0};
         }
         if (offset + data.size() > u.body.size()) {
             const std::size_t fresh = offset + data.size() - u.body.size();

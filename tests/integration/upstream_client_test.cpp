@@ -87,8 +87,8 @@ TEST_CASE("the client connects (epoch 1) and a QoS 1 publish is acked and reache
     hub.start();
     HubListener listener(hub.port());
     metrics::Registry registry;
+    StateLog states;  // outlives the client, whose thread reports to it until it stops
     upstream::UpstreamClient client(mqtt_options(hub, "gw-01"), registry);
-    StateLog states;
     client.set_state_listener([&](bool up, std::uint64_t epoch) { states.add(up, epoch); });
     client.start();
 
@@ -124,8 +124,8 @@ TEST_CASE("when the hub stops the client reports disconnected and refuses publis
     hub.start();
     HubListener listener(hub.port());
     metrics::Registry registry;
+    StateLog states;  // outlives the client, whose thread reports to it until it stops
     upstream::UpstreamClient client(mqtt_options(hub, "gw-02"), registry);
-    StateLog states;
     client.set_state_listener([&](bool up, std::uint64_t epoch) { states.add(up, epoch); });
     client.start();
     REQUIRE(eventually([&] { return states.last_is(true, 1); }));
@@ -146,6 +146,7 @@ TEST_CASE("when the hub stops the client reports disconnected and refuses publis
     REQUIRE(listener.wait_for(1, 10s));
     CHECK(listener.messages().back().payload == "after");
     CHECK(counter(registry, "hubgate_upstream_connects_total") == 2);
+    client.stop();  // before the Outcomes its callbacks point at go
 }
 
 TEST_CASE("a publish the hub never acknowledged gets done(false) when the connection drops") {
@@ -153,8 +154,8 @@ TEST_CASE("a publish the hub never acknowledged gets done(false) when the connec
     Mosquitto hub(dir);
     hub.start();
     metrics::Registry registry;
+    StateLog states;  // outlives the client, whose thread reports to it until it stops
     upstream::UpstreamClient client(mqtt_options(hub, "gw-03"), registry);
-    StateLog states;
     client.set_state_listener([&](bool up, std::uint64_t epoch) { states.add(up, epoch); });
     client.start();
     REQUIRE(eventually([&] { return states.last_is(true, 1); }));
@@ -167,6 +168,7 @@ TEST_CASE("a publish the hub never acknowledged gets done(false) when the connec
     CHECK_FALSE(outcome.acked);
     CHECK(states.last_is(false, 1));
     CHECK(counter(registry, "hubgate_upstream_publishes_total", {{"result", "failed"}}) == 1);
+    client.stop();  // before the Outcome its callback points at goes
 }
 
 TEST_CASE("mqtt profile: the CONNECT carries the configured username and password") {
