@@ -22,13 +22,13 @@ echo "== build (-Wall -Wextra -Werror) =="
 cmake -S . -B build -G Ninja -DHUBGATE_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 
-echo "== build (ASan + UBSan, unit tests) =="
+echo "== build (ASan + UBSan: unit tests, in-process integration tests) =="
 cmake -S . -B build-asan -G Ninja -DHUBGATE_WERROR=ON -DHUBGATE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-asan -j"$jobs" --target unit_tests
+cmake --build build-asan -j"$jobs" --target unit_tests sanitized_tests
 
-echo "== unit tests under ASan + UBSan =="
+echo "== unit tests and in-process integration tests (MQTT server, upstream client, CoAP server) under ASan + UBSan =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 300
+  ctest --test-dir build-asan -L 'unit|sanitize' --output-on-failure -j"$jobs" --timeout 300
 
 echo "== fuzzing (libFuzzer, clang-14): MQTT codec, property bags, CoAP paths, 60 s in total =="
 bash tests/fuzz/run.sh 60
