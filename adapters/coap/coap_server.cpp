@@ -102,7 +102,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
          metrics::Registry& registry_)
         : io(io_), options(std::move(options_)), devices(devices_), ingest(ingest_), registry(registry_), timer(io_),
           duplicates(registry_.counter("hubgate_coap_duplicates_total",
-                                       "Retransmitted CoAP requests answered from the duplicate cache")) {}
+                                       "Retransmitted CoAP requests answered from the duplicate cache")),
+          observer_gauge(registry_.gauge("hubgate_coap_observers",
+                                    "CoAP Observe registrations on devicebound resources (session x device)")) {}
 
     struct ListenerState {
         config::Listener config;
@@ -116,6 +118,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     metrics::Registry& registry;
     asio::steady_timer timer;
     metrics::Counter& duplicates;
+    metrics::Gauge& observer_gauge;
 
     coap_context_t* ctx = nullptr;
     std::optional<asio::posix::stream_descriptor> fd;
@@ -245,8 +248,11 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         if (event != COAP_EVENT_SERVER_SESSION_DEL) return 0;
         auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
         if (!self || !self->running) return 0;
-        for (auto& [device, d] : self->c2d)
-            if (d.observers.erase(s) && d.observers.empty() && d.reachable) self->arm_reach_timer(device);
+        for (auto& [device, d] : self->c2d) {
+            if (!d.observers.erase(s)) continue;
+            self->observer_gauge.add(-1);
+            if (d.observers.empty() && d.reachable) self->arm_reach_timer(device);
+        }
         return 0;
     }
 
@@ -300,6 +306,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         held.clear();
         uploads.clear();
         upload_bytes = 0;
+        observer_gauge.set(0);
         // Locked messages stay in the relay's inbox; a stop is not a failed delivery.
         for (auto& [id, d] : c2d) {
             if (d.lock_timer) d.lock_timer->cancel();
@@ -616,8 +623,12 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         if (!o) return;
         auto& d = c2d[device];
         if (coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) == COAP_OBSERVE_ESTABLISH) {
-            if (d.observers.insert(s).second) spdlog::info("coap: {} observes the C2D queue of {}", peer_text(s), device);
+            if (d.observers.insert(s).second) {
+                observer_gauge.add(1);
+                spdlog::info("coap: {} observes the C2D queue of {}", peer_text(s), device);
+            }
         } else if (d.observers.erase(s)) {
+            observer_gauge.add(-1);
             spdlog::info("coap: {} stopped observing the C2D queue of {}", peer_text(s), device);
         }
     }

@@ -315,7 +315,9 @@ TEST_CASE("an observer of an empty queue gets the next message as a notification
         return client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "6"});
     });
     REQUIRE(test::eventually([&] { return reachable.load(); }, 10s));
-    std::this_thread::sleep_for(1s);  // the registration's answer is held up to 300 ms
+    // The registration is answered after up to 300 ms; then it counts.
+    CHECK(test::eventually(
+        [&] { return s.registry.render().find("hubgate_coap_observers 1\n") != std::string::npos; }, 10s));
     relay.queue("dev-1", "notified body");
     relay.pump("dev-1");
     const auto r = observing.get();
@@ -327,6 +329,9 @@ TEST_CASE("an observer of an empty queue gets the next message as a notification
     INFO(del.output);
     CHECK(has(del, "2.02"));
     CHECK(relay.seen() == std::vector<DeliveryOutcome>{DeliveryOutcome::completed});
+    // coap-client cancelled its registration when it ended.
+    CHECK(test::eventually(
+        [&] { return s.registry.render().find("hubgate_coap_observers 0\n") != std::string::npos; }, 10s));
 }
 
 TEST_CASE("a device that only observes stays reachable past the lock timeout") {
