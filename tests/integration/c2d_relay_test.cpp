@@ -34,36 +34,14 @@ constexpr const char* kKey = "YzJkLXJlbGF5LXRlc3Qta2V5LTAxMjM0NTY3ODlhYg==";
 
 std::string c2d_filter(const std::string& device) { return "devices/" + device + "/messages/devicebound/#"; }
 
-// A hub (mosquitto) with a listener for what the gateway sends up, a Paho client that publishes C2D
-// to the gateway, and a gateway with one SAS listener and devices dev-1, dev-2 sharing kKey.
-struct C2dRig {
+// A hub (mosquitto) with a listener for what the gateway sends up, and a gateway with one SAS
+// listener and devices dev-1, dev-2 sharing kKey.
+struct C2dRig : C2dHub {
     explicit C2dRig(const std::string& c2d_extra = {}) {
-        hub.start();
-        listener = std::make_unique<HubListener>(hub.port());
         std::string extra = listener_toml("mqtt", device_port, "sas", "edge");
         extra += device_toml("dev-1", kKey) + device_toml("dev-2", kKey);
         extra += "[c2d]\nmax_delivery_count = 3\nfeedback_max_delay_ms = 200\n" + c2d_extra + "\n";
-        gw = std::make_unique<Gateway>(dir, minimal_config(dir, metrics_port, extra, {}, hub.url()), metrics_port);
-        REQUIRE_MESSAGE(gw->wait_ready(), gw->process().output());
-        wait_upstream();
-        reader = std::make_unique<HubTrafficReader>(*listener);
-    }
-
-    // The gateway subscribes to its C2D topic before it reports the upstream as connected; a message
-    // published before that would find no subscriber on the broker.
-    void wait_upstream() {
-        REQUIRE_MESSAGE(eventually([&] { return gw->metric("hubgate_upstream_connected") == 1; }, 10s),
-                        gw->process().output());
-    }
-
-    void send(const C2dSend& s) { hub_send_c2d(hub.port(), s); }
-
-    double c2d_metric(const std::string& event) { return gw->metric("hubgate_c2d_messages_total{event=\"" + event + "\"}"); }
-
-    // Polls the hub's traffic until a feedback record for `message_id` with `status` arrived.
-    std::optional<Feedback> wait_feedback(const std::string& message_id, const std::string& status,
-                                          std::chrono::milliseconds timeout = 10s) {
-        return test::wait_feedback(*reader, message_id, status, timeout);
+        start_gateway(extra);
     }
 
     // A Paho device connected and subscribed to its own C2D topic.
@@ -76,13 +54,7 @@ struct C2dRig {
 
     std::string device_uri() const { return "tcp://127.0.0.1:" + std::to_string(device_port); }
 
-    TempDir dir;
-    Mosquitto hub{dir};
-    std::unique_ptr<HubListener> listener;
-    std::uint16_t metrics_port = free_tcp_port();
     std::uint16_t device_port = free_tcp_port();
-    std::unique_ptr<Gateway> gw;
-    std::unique_ptr<HubTrafficReader> reader;
 };
 
 // What a device received, its topic's bag applied: system properties, application properties, body.

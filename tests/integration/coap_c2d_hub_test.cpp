@@ -12,9 +12,6 @@
 #include "tests/support/coap_client.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/hub_c2d.hpp"
-#include "tests/support/hub_listener.hpp"
-#include "tests/support/hub_messages.hpp"
-#include "tests/support/mosquitto.hpp"
 
 using namespace hubgate;
 using namespace hubgate::test;
@@ -26,27 +23,13 @@ constexpr const char* kKey = "Y29hcC1jMmQtaHViLXRlc3Qta2V5LTAxMjM0NTY3OA==";
 
 // A hub with a listener, and a gateway with a plain `coap` listener (auth none), a `coaps` listener
 // (DTLS-PSK) and devices dev-1, dev-2 sharing kKey.
-struct CoapC2dRig {
+struct CoapC2dRig : C2dHub {
     explicit CoapC2dRig(int max_delivery_count = 3) {
-        hub.start();
-        listener = std::make_unique<HubListener>(hub.port());
         std::string extra = listener_toml("coap", coap_port, "none", "coap") + listener_toml("coaps", coaps_port, "psk");
         extra += device_toml("dev-1", kKey) + device_toml("dev-2", kKey);
         extra += "[c2d]\nmax_delivery_count = " + std::to_string(max_delivery_count) + "\nfeedback_max_delay_ms = 200\n\n";
-        gw = std::make_unique<Gateway>(dir, minimal_config(dir, metrics_port, extra, {}, hub.url()), metrics_port);
-        start_and_wait();
-        reader = std::make_unique<HubTrafficReader>(*listener);
+        start_gateway(extra);
     }
-
-    // Ready, and subscribed upstream (a C2D message sent before that finds no subscriber).
-    void start_and_wait() {
-        REQUIRE_MESSAGE(gw->wait_ready(), gw->process().output());
-        REQUIRE_MESSAGE(eventually([&] { return gw->metric("hubgate_upstream_connected") == 1; }, 10s),
-                        gw->process().output());
-    }
-
-    void send(const C2dSend& s) { hub_send_c2d(hub.port(), s); }
-    double c2d_metric(const std::string& event) { return gw->metric("hubgate_c2d_messages_total{event=\"" + event + "\"}"); }
 
     std::string devicebound(const std::string& device, bool dtls = false) const {
         return std::string(dtls ? "coaps" : "coap") + "://127.0.0.1:" + std::to_string(dtls ? coaps_port : coap_port) +
@@ -67,18 +50,8 @@ struct CoapC2dRig {
         return r;
     }
 
-    std::optional<Feedback> feedback(const std::string& message_id, const std::string& status) {
-        return wait_feedback(*reader, message_id, status, 10s);
-    }
-
-    TempDir dir;
-    Mosquitto hub{dir};
-    std::unique_ptr<HubListener> listener;
-    std::uint16_t metrics_port = free_tcp_port();
     std::uint16_t coap_port = free_udp_port();
     std::uint16_t coaps_port = free_udp_port();
-    std::unique_ptr<Gateway> gw;
-    std::unique_ptr<HubTrafficReader> reader;
 };
 
 // The message as the device sees it: option 65000's property bag applied.
@@ -113,7 +86,7 @@ TEST_CASE("a hub's C2D message is served to a CoAP GET with its lock and propert
     const auto del = coap_client("delete", rig.devicebound("dev-1") + "/" + lock);
     INFO(del.output);
     CHECK(has(del, "2.02"));
-    const auto fb = rig.feedback("coap-c2d-1", "Success");
+    const auto fb = rig.wait_feedback("coap-c2d-1", "Success");
     REQUIRE_MESSAGE(fb, "no Success feedback reached the hub");
     CHECK(fb->device_id == "dev-1");
     // Completed: nothing is served any more.
@@ -128,7 +101,7 @@ TEST_CASE("DELETE with ?reject gives the hub Rejected feedback") {
     const auto del = coap_client("delete", rig.devicebound("dev-1") + "/" + lock + "?reject");
     INFO(del.output);
     CHECK(has(del, "2.02"));
-    const auto fb = rig.feedback("coap-c2d-rej", "Rejected");
+    const auto fb = rig.wait_feedback("coap-c2d-rej", "Rejected");
     REQUIRE_MESSAGE(fb, "no Rejected feedback reached the hub");
     CHECK(fb->device_id == "dev-1");
 }
@@ -152,7 +125,7 @@ TEST_CASE("an abandoned message is served again under a new lock and after max_d
     CHECK(served(second).system.message_id == "coap-c2d-abandon");
     CHECK(has(coap_client("post", rig.devicebound("dev-1") + "/" + lock2 + "/abandon"), "2.04"));
 
-    const auto fb = rig.feedback("coap-c2d-abandon", "DeliveryCountExceeded");
+    const auto fb = rig.wait_feedback("coap-c2d-abandon", "DeliveryCountExceeded");
     REQUIRE_MESSAGE(fb, "no DeliveryCountExceeded feedback after two abandons");
     CHECK(fb->device_id == "dev-1");
     CHECK(etag_of(coap_client("get", rig.devicebound("dev-1"))).empty());
@@ -175,7 +148,7 @@ TEST_CASE("over coaps a device completes its own message with Success feedback a
     const auto lock = etag_of(got);
     REQUIRE(lock.size() == 16);
     CHECK(has(coap_client("delete", rig.devicebound("dev-1", true) + "/" + lock, rig.psk("dev-1")), "2.02"));
-    REQUIRE_MESSAGE(rig.feedback("coap-c2d-dtls", "Success"), "no Success feedback reached the hub");
+    REQUIRE_MESSAGE(rig.wait_feedback("coap-c2d-dtls", "Success"), "no Success feedback reached the hub");
 }
 
 TEST_CASE("a message locked by a CoAP device when the gateway is SIGKILLed is served again after the restart and "
@@ -187,7 +160,7 @@ TEST_CASE("a message locked by a CoAP device when the gateway is SIGKILLed is se
 
     rig.gw->kill();
     rig.gw->start();
-    rig.start_and_wait();
+    rig.wait_ready_and_upstream();
 
     // The old lock died with the process.
     CHECK(has(coap_client("delete", rig.devicebound("dev-1") + "/" + lock), "4.04"));
@@ -198,7 +171,7 @@ TEST_CASE("a message locked by a CoAP device when the gateway is SIGKILLed is se
     const auto lock2 = etag_of(again);
     REQUIRE(lock2.size() == 16);
     CHECK(has(coap_client("delete", rig.devicebound("dev-1") + "/" + lock2), "2.02"));
-    REQUIRE_MESSAGE(rig.feedback("coap-c2d-crash", "Success"), "no Success feedback after the restart");
+    REQUIRE_MESSAGE(rig.wait_feedback("coap-c2d-crash", "Success"), "no Success feedback after the restart");
 }
 
 }  // TEST_SUITE

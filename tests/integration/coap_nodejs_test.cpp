@@ -6,16 +6,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "tests/support/gateway.hpp"
 #include "tests/support/hub_c2d.hpp"
-#include "tests/support/hub_listener.hpp"
-#include "tests/support/hub_messages.hpp"
-#include "tests/support/mosquitto.hpp"
 #include "tests/support/store_contents.hpp"
 
 using namespace hubgate;
@@ -56,47 +52,39 @@ std::vector<nlohmann::json> events_named(const std::string& output, const std::s
     return out;
 }
 
-// A gateway with a plain `coap` listener (auth none, module "node"); with a hub when `with_hub`.
-struct NodeRig {
-    explicit NodeRig(bool with_hub) {
-        std::string extra = listener_toml("coap", coap_port, "none", "node");
-        extra += "[c2d]\nfeedback_max_delay_ms = 200\n\n";
-        if (with_hub) {
-            hub.start();
-            listener = std::make_unique<HubListener>(hub.port());
-            gw = std::make_unique<Gateway>(dir, minimal_config(dir, metrics_port, extra, {}, hub.url()), metrics_port);
-        } else {
-            gw = std::make_unique<Gateway>(dir, minimal_config(dir, metrics_port, extra), metrics_port);
-        }
-        REQUIRE_MESSAGE(gw->wait_ready(), gw->process().output());
-        if (with_hub) {
-            REQUIRE_MESSAGE(eventually([&] { return gw->metric("hubgate_upstream_connected") == 1; }, 10s),
-                            gw->process().output());
-            reader = std::make_unique<HubTrafficReader>(*listener);
-        }
-    }
+std::string coap_listener(std::uint16_t port) { return listener_toml("coap", port, "none", "node"); }
+
+// A gateway with a plain `coap` listener (auth none, module "node") and no hub: what it takes stays
+// in its store.
+struct NodeGateway {
+    NodeGateway() { REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output()); }
     std::string url(const std::string& path) const { return "coap://127.0.0.1:" + std::to_string(coap_port) + path; }
     // SIGKILL, then what the store holds.
     std::vector<HubMessage> stored_after_kill() {
-        gw->kill();
+        gw.kill();
         return stored_messages(dir.file("hubgate.db"));
     }
 
     TempDir dir;
-    Mosquitto hub{dir};
-    std::unique_ptr<HubListener> listener;
     std::uint16_t metrics_port = free_tcp_port();
     std::uint16_t coap_port = free_udp_port();
-    std::unique_ptr<Gateway> gw;
-    std::unique_ptr<HubTrafficReader> reader;
+    Gateway gw{dir, minimal_config(dir, metrics_port, coap_listener(coap_port)), metrics_port};
 };
 
-// node-coap observing `device`'s devicebound for `seconds`, settling what it gets with `how`.
-// Started in the background; the hub sends once the registration was answered.
+// The same listener on a gateway relaying to a hub, for C2D.
+struct NodeC2dRig : C2dHub {
+    NodeC2dRig() { start_gateway(coap_listener(coap_port) + "[c2d]\nfeedback_max_delay_ms = 200\n\n"); }
+    std::string devicebound(const std::string& device) const {
+        return "coap://127.0.0.1:" + std::to_string(coap_port) + "/devices/" + device + "/messages/devicebound";
+    }
+    std::uint16_t coap_port = free_udp_port();
+};
+
+// node-coap observing `devicebound` for `seconds`, settling what it gets with `how`. Started in the
+// background; the hub sends once the registration was answered.
 struct Observer {
-    Observer(const NodeRig& rig, const std::string& device, int seconds, const std::string& how)
-        : process(node_client({"observe", rig.url("/devices/" + device + "/messages/devicebound"),
-                               std::to_string(seconds), how})) {}
+    Observer(const std::string& devicebound, int seconds, const std::string& how)
+        : process(node_client({"observe", devicebound, std::to_string(seconds), how})) {}
     bool registered() {
         return eventually([&] { return !events_named(process.output(), "registered").empty(); }, 10s);
     }
@@ -112,7 +100,7 @@ struct Observer {
 TEST_SUITE("node-coap") {
 
 TEST_CASE("a node-coap JSON POST with query properties is answered 2.04 and stored with them") {
-    NodeRig rig(false);
+    NodeGateway rig;
     const auto r = run(node_client({"post", rig.url("/devices/node-1/messages/events?%24.mid=n-1&room=lab"),
                                     R"({"t":19.5})", "application/json"}),
                        20s);
@@ -132,7 +120,7 @@ TEST_CASE("a node-coap JSON POST with query properties is answered 2.04 and stor
 }
 
 TEST_CASE("a 100 KB block-wise upload from node-coap is stored whole") {
-    NodeRig rig(false);
+    NodeGateway rig;
     std::string body(100 * 1024, '\0');
     for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('A' + i % 26);
     const auto r = run(node_client({"post", rig.url("/devices/node-2/messages/events"), body, "text/plain", "6"}), 30s);
@@ -148,11 +136,11 @@ TEST_CASE("a 100 KB block-wise upload from node-coap is stored whole") {
 
 TEST_CASE("a node-coap observer gets the hub's C2D message as a notification, completes it, and the hub gets "
           "Success feedback") {
-    NodeRig rig(true);
-    Observer obs(rig, "node-obs", 6, "complete");
+    NodeC2dRig rig;
+    Observer obs(rig.devicebound("node-obs"), 6, "complete");
     REQUIRE_MESSAGE(obs.registered(), obs.process.output());
-    hub_send_c2d(rig.hub.port(), C2dSend("node-c2d-1", "node-obs", "full").with_body("fan on").with_property("speed", "3"));
-    const auto fb = wait_feedback(*rig.reader, "node-c2d-1", "Success", 15s);
+    rig.send(C2dSend("node-c2d-1", "node-obs", "full").with_body("fan on").with_property("speed", "3"));
+    const auto fb = rig.wait_feedback("node-c2d-1", "Success", 15s);
     const auto out = obs.finish();
     INFO(out);
     REQUIRE_MESSAGE(fb, "no Success feedback reached the hub");
@@ -170,11 +158,11 @@ TEST_CASE("a node-coap observer gets the hub's C2D message as a notification, co
 }
 
 TEST_CASE("a node-coap observer that rejects a C2D message gives the hub Rejected feedback") {
-    NodeRig rig(true);
-    Observer obs(rig, "node-rej", 6, "reject");
+    NodeC2dRig rig;
+    Observer obs(rig.devicebound("node-rej"), 6, "reject");
     REQUIRE_MESSAGE(obs.registered(), obs.process.output());
-    hub_send_c2d(rig.hub.port(), C2dSend("node-c2d-rej", "node-rej", "full"));
-    const auto fb = wait_feedback(*rig.reader, "node-c2d-rej", "Rejected", 15s);
+    rig.send(C2dSend("node-c2d-rej", "node-rej", "full"));
+    const auto fb = rig.wait_feedback("node-c2d-rej", "Rejected", 15s);
     const auto out = obs.finish();
     INFO(out);
     REQUIRE_MESSAGE(fb, "no Rejected feedback reached the hub");

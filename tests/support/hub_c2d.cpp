@@ -71,4 +71,25 @@ std::optional<Feedback> wait_feedback(HubTrafficReader& reader, const std::strin
     return found;
 }
 
+C2dHub::C2dHub() {
+    hub.start();
+    listener = std::make_unique<HubListener>(hub.port());
+}
+
+void C2dHub::start_gateway(const std::string& extra) {
+    gw = std::make_unique<Gateway>(dir, minimal_config(dir, metrics_port, extra, {}, hub.url()), metrics_port);
+    wait_ready_and_upstream();
+    reader = std::make_unique<HubTrafficReader>(*listener);
+}
+
+void C2dHub::wait_ready_and_upstream() {
+    REQUIRE_MESSAGE(gw->wait_ready(), gw->process().output());
+    REQUIRE_MESSAGE(eventually([&] { return gw->metric("hubgate_upstream_connected") == 1; }, std::chrono::seconds(10)),
+                    gw->process().output());
+}
+
+double C2dHub::c2d_metric(const std::string& event) {
+    return gw->metric("hubgate_c2d_messages_total{event=\"" + event + "\"}");
+}
+
 }  // namespace hubgate::test

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -62,5 +63,31 @@ std::vector<Feedback> feedback_in(const HubTraffic& traffic);
 // Polls the hub's traffic until a feedback record for `message_id` with `status` arrived.
 std::optional<Feedback> wait_feedback(HubTrafficReader& reader, const std::string& message_id,
                                       const std::string& status, std::chrono::milliseconds timeout);
+
+// The hub's side of a C2D test rig, a base for the MQTT and CoAP ones: a hub (mosquitto on a free
+// loopback port, started) with a HubListener on it. start_gateway() runs a `hubgate run` relaying
+// to it (mqtt profile, gateway "gw-test", `extra` TOML appended) and returns once it is ready.
+struct C2dHub {
+    C2dHub();
+    void start_gateway(const std::string& extra);
+    // Serving, and subscribed upstream: the gateway subscribes to its C2D topic before it reports the
+    // upstream as connected, and a message the hub sent before that would find no subscriber.
+    void wait_ready_and_upstream();
+
+    void send(const C2dSend& s) const { hub_send_c2d(hub.port(), s); }
+    // hubgate_c2d_messages_total{event="..."}
+    double c2d_metric(const std::string& event);
+    std::optional<Feedback> wait_feedback(const std::string& message_id, const std::string& status,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+        return test::wait_feedback(*reader, message_id, status, timeout);
+    }
+
+    TempDir dir;
+    Mosquitto hub{dir};
+    std::unique_ptr<HubListener> listener;
+    std::uint16_t metrics_port = free_tcp_port();
+    std::unique_ptr<Gateway> gw;
+    std::unique_ptr<HubTrafficReader> reader;
+};
 
 }  // namespace hubgate::test
