@@ -5,9 +5,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
-#include <fstream>
 #include <future>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -233,14 +231,12 @@ TEST_CASE("a message larger than one block is served whole through Block2") {
     relay.queue("dev-1", big + "end");
     relay.pump("dev-1");
     test::TempDir dir;
-    const std::string out = dir.path() + "/body";
+    const std::string out = dir.file("body");
     auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-b", "64", "-o", out});
     INFO(r.output.substr(0, 2000));
     CHECK(has(r, "Block2:1/"));
     CHECK(etag_of(r).size() == 16);
-    std::ifstream in(out, std::ios::binary);
-    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(body == big + "end");
+    CHECK(dir.read("body") == big + "end");
 }
 
 TEST_CASE("a held first GET whose message needs Block2 is told to repeat (5.03, Max-Age 0) and the repeat gets it "
@@ -255,13 +251,11 @@ TEST_CASE("a held first GET whose message needs Block2 is told to repeat (5.03, 
     CHECK(has(first, "Max-Age:0"));
     CHECK(has(first, "repeat the GET"));
     test::TempDir dir;
-    const std::string out = dir.path() + "/body";
+    const std::string out = dir.file("body");
     auto again = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-b", "64", "-o", out});
     INFO(again.output.substr(0, 2000));
     CHECK(etag_of(again).size() == 16);
-    std::ifstream in(out, std::ios::binary);
-    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(body == big + "end");
+    CHECK(dir.read("body") == big + "end");
 }
 
 TEST_CASE("an Observe registration that waits for a message larger than one block gets it whole through Block2") {
@@ -270,13 +264,11 @@ TEST_CASE("an Observe registration that waits for a message larger than one bloc
     const std::string big(3000, 'o');
     relay.queue("dev-1", big + "end");
     test::TempDir dir;
-    const std::string out = dir.path() + "/body";
+    const std::string out = dir.file("body");
     auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "2", "-b", "64", "-o", out});
     INFO(r.output.substr(0, 2000));
     CHECK(etag_of(r).size() == 16);
-    std::ifstream in(out, std::ios::binary);
-    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(body == big + "end");
+    CHECK(dir.read("body") == big + "end");
 }
 
 TEST_CASE("an expired lock is a failed delivery and its DELETE answers 4.04") {
@@ -342,10 +334,8 @@ TEST_CASE("a device that only observes stays reachable past the lock timeout") {
         std::lock_guard lock(mu);
         if (device == "dev-1") changes.push_back(r);
     });
-    auto observing = std::async(std::launch::async, [&] {
-        return client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "4"});
-    });
-    const auto r = observing.get();  // 4 s of observing: four lock timeouts
+    // 4 s of observing: four lock timeouts.
+    const auto r = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"), {"-s", "4"});
     INFO(r.output);
     REQUIRE(has(r, "Observe:"));
     std::lock_guard lock(mu);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -210,6 +211,7 @@ constexpr std::uint8_t kContinue = 2 << 5 | 31;
 constexpr std::uint8_t kChanged = 2 << 5 | 4;
 constexpr std::uint8_t kTooLarge = 4 << 5 | 13;
 constexpr std::uint8_t kIncomplete = 4 << 5 | 8;
+constexpr std::uint8_t kUnavailable = 5 << 5 | 3;
 
 
 // The response code (class << 5 | detail) answering `token`, ACKing a separate response; nullopt on
@@ -354,4 +356,35 @@ TEST_CASE("a repeated block of an upload (new message id) is acknowledged again 
     const auto msgs = s.ingest.messages();
     REQUIRE(msgs.size() == 1);
     CHECK(msgs[0].body == block + second + "end");
+}
+
+TEST_CASE("when 16 MB of block-wise uploads are in progress the block past it is refused 5.03 and the held uploads "
+          "still finish") {
+    Server s;
+    const std::string block(1024, 'u');
+    auto upload = [&](UdpPeer& peer, std::uint32_t blocks) {
+        for (std::uint32_t num = 0; num < blocks; ++num) {
+            const auto token = static_cast<std::uint8_t>(num);
+            peer.send(block_post(static_cast<std::uint16_t>(num), token, num, true, block));
+            REQUIRE_MESSAGE(wait_code(peer, token, 5s) == std::optional<std::uint8_t>(kContinue), "block " << num);
+        }
+    };
+    // 64 clients (sessions), each 255 KB into an upload it has not finished: 16320 KB held.
+    std::vector<std::unique_ptr<UdpPeer>> peers;
+    for (int p = 0; p < 64; ++p) {
+        peers.push_back(std::make_unique<UdpPeer>(s.server->ports().at(0)));
+        upload(*peers.back(), 255);
+    }
+    // A 65th gets the last 64 KB of the 16 MB, and no more.
+    UdpPeer late(s.server->ports().at(0));
+    upload(late, 64);
+    late.send(block_post(0x7000, 0xaa, 64, true, block));
+    CHECK(wait_code(late, 0xaa, 5s) == std::optional<std::uint8_t>(kUnavailable));
+    CHECK(s.ingest.messages().empty());
+    // A held upload finishes (its last block again, now marked last) and is stored whole.
+    peers[0]->send(block_post(0x0100, 0xee, 254, false, block));
+    CHECK(wait_code(*peers[0], 0xee, 5s) == std::optional<std::uint8_t>(kChanged));
+    const auto msgs = s.ingest.messages();
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].body == std::string(255 * 1024, 'u'));
 }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace hubgate::test {
@@ -22,6 +23,11 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
     const std::string p = file(name);
     std::ofstream(p, std::ios::binary) << content;
     return p;
+}
+
+std::string TempDir::read(const std::string& name) const {
+    std::ifstream in(file(name), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 }  // namespace hubgate::test

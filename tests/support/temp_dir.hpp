@@ -16,6 +16,8 @@ public:
     std::string file(const std::string& name) const { return path_ + "/" + name; }
     // Writes `content` to path()/name and returns the full path.
     std::string write(const std::string& name, const std::string& content) const;
+    // The bytes of path()/name ("" when it does not exist).
+    std::string read(const std::string& name) const;
 
 private:
     std::string path_;
