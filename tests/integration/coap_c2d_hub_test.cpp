@@ -74,7 +74,7 @@ TEST_CASE("a hub's C2D message is served to a CoAP GET with its lock and propert
 
     const auto got = rig.get_locked("dev-1");
     INFO(got.output);
-    CHECK(has(got, "2.05"));
+    CHECK(has_code(got, "2.05"));
     CHECK(has(got, "valve open"));
     const auto lock = etag_of(got);
     REQUIRE(lock.size() == 16);
@@ -85,7 +85,7 @@ TEST_CASE("a hub's C2D message is served to a CoAP GET with its lock and propert
 
     const auto del = coap_client("delete", rig.devicebound("dev-1") + "/" + lock);
     INFO(del.output);
-    CHECK(has(del, "2.02"));
+    CHECK(has_code(del, "2.02"));
     const auto fb = rig.wait_feedback("coap-c2d-1", "Success");
     REQUIRE_MESSAGE(fb, "no Success feedback reached the hub");
     CHECK(fb->device_id == "dev-1");
@@ -100,7 +100,7 @@ TEST_CASE("DELETE with ?reject gives the hub Rejected feedback") {
     REQUIRE(lock.size() == 16);
     const auto del = coap_client("delete", rig.devicebound("dev-1") + "/" + lock + "?reject");
     INFO(del.output);
-    CHECK(has(del, "2.02"));
+    CHECK(has_code(del, "2.02"));
     const auto fb = rig.wait_feedback("coap-c2d-rej", "Rejected");
     REQUIRE_MESSAGE(fb, "no Rejected feedback reached the hub");
     CHECK(fb->device_id == "dev-1");
@@ -115,7 +115,7 @@ TEST_CASE("an abandoned message is served again under a new lock and after max_d
     REQUIRE(lock1.size() == 16);
     const auto ab = coap_client("post", rig.devicebound("dev-1") + "/" + lock1 + "/abandon");
     INFO(ab.output);
-    CHECK(has(ab, "2.04"));
+    CHECK(has_code(ab, "2.04"));
 
     const auto second = rig.get_locked("dev-1");
     INFO(second.output);
@@ -123,7 +123,7 @@ TEST_CASE("an abandoned message is served again under a new lock and after max_d
     REQUIRE(lock2.size() == 16);
     CHECK(lock2 != lock1);
     CHECK(served(second).system.message_id == "coap-c2d-abandon");
-    CHECK(has(coap_client("post", rig.devicebound("dev-1") + "/" + lock2 + "/abandon"), "2.04"));
+    CHECK(has_code(coap_client("post", rig.devicebound("dev-1") + "/" + lock2 + "/abandon"), "2.04"));
 
     const auto fb = rig.wait_feedback("coap-c2d-abandon", "DeliveryCountExceeded");
     REQUIRE_MESSAGE(fb, "no DeliveryCountExceeded feedback after two abandons");
@@ -139,7 +139,7 @@ TEST_CASE("over coaps a device completes its own message with Success feedback a
 
     const auto spoof = coap_client("get", rig.devicebound("dev-2", true), rig.psk("dev-1"));
     INFO(spoof.output);
-    CHECK(has(spoof, "4.03"));
+    CHECK(has_code(spoof, "4.03"));
     CHECK(!has(spoof, "for dev-2 only"));
 
     const auto got = rig.get_locked("dev-1", true);
@@ -147,7 +147,7 @@ TEST_CASE("over coaps a device completes its own message with Success feedback a
     CHECK(has(got, "secure"));
     const auto lock = etag_of(got);
     REQUIRE(lock.size() == 16);
-    CHECK(has(coap_client("delete", rig.devicebound("dev-1", true) + "/" + lock, rig.psk("dev-1")), "2.02"));
+    CHECK(has_code(coap_client("delete", rig.devicebound("dev-1", true) + "/" + lock, rig.psk("dev-1")), "2.02"));
     REQUIRE_MESSAGE(rig.wait_feedback("coap-c2d-dtls", "Success"), "no Success feedback reached the hub");
 }
 
@@ -163,14 +163,14 @@ TEST_CASE("a message locked by a CoAP device when the gateway is SIGKILLed is se
     rig.wait_ready_and_upstream();
 
     // The old lock died with the process.
-    CHECK(has(coap_client("delete", rig.devicebound("dev-1") + "/" + lock), "4.04"));
+    CHECK(has_code(coap_client("delete", rig.devicebound("dev-1") + "/" + lock), "4.04"));
     const auto again = rig.get_locked("dev-1");
     INFO(again.output);
     CHECK(has(again, "survive"));
     CHECK(served(again).system.message_id == "coap-c2d-crash");
     const auto lock2 = etag_of(again);
     REQUIRE(lock2.size() == 16);
-    CHECK(has(coap_client("delete", rig.devicebound("dev-1") + "/" + lock2), "2.02"));
+    CHECK(has_code(coap_client("delete", rig.devicebound("dev-1") + "/" + lock2), "2.02"));
     REQUIRE_MESSAGE(rig.wait_feedback("coap-c2d-crash", "Success"), "no Success feedback after the restart");
 }
 

@@ -15,6 +15,7 @@
 #include "gateway/devices/device_directory.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
+#include "tests/support/coap_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording_ingest.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -27,6 +28,7 @@ namespace {
 
 constexpr const char* kKey = "cGFzc3dvcmRwYXNzd29yZA==";
 
+using test::has_code;
 using test::RecordingIngest;
 
 struct Server {
@@ -67,14 +69,7 @@ struct Server {
 
 // Runs coap-client-openssl (POST) and returns its output; response codes show with -v 6.
 test::RunResult post(std::vector<std::string> extra, const std::string& uri) {
-    std::vector<std::string> argv{"coap-client-openssl", "-m", "post", "-v", "6", "-B", "5"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    argv.push_back(uri);
-    return test::run(argv, 15s);
-}
-
-bool has_code(const test::RunResult& r, const std::string& code) {
-    return r.output.find(code) != std::string::npos;
+    return test::coap_client("post", uri, std::move(extra));
 }
 
 }  // namespace

@@ -21,6 +21,10 @@ inline RunResult coap_client(const std::string& method, const std::string& uri, 
 
 inline bool has(const RunResult& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
 
+// Whether coap-client printed a PDU with this response code ("2.04"). -v 6 prints each PDU as
+// "v:1 t:ACK c:2.04 i:..."; a bare "2.04" would also match timestamps such as "13:42:32.044".
+inline bool has_code(const RunResult& r, const std::string& code) { return has(r, "c:" + code + " "); }
+
 // The lock as coap-client prints the ETag option ("ETag:0x0123456789abcdef"), as lowercase hex; "" if none.
 inline std::string etag_of(const RunResult& r) {
     const auto at = r.output.find("ETag:0x");
