@@ -370,7 +370,7 @@ TEST_CASE("a device that polled once and let its lock expire counts as away unti
         std::lock_guard lock(mu);
         return changes;
     };
-    relay.queue("dev-1", "x");
+    relay.queue("dev-1", "valve-42");
     REQUIRE(etag_of(client("get", s.uri(false, "/devices/dev-1/messages/devicebound"))).size() == 16);
     REQUIRE(test::eventually([&] { return !relay.seen().empty(); }, 10s));
     CHECK(relay.seen().front() == DeliveryOutcome::not_delivered);
@@ -384,6 +384,6 @@ TEST_CASE("a device that polled once and let its lock expire counts as away unti
     // Its next GET finds the message again, under a new lock.
     const auto again = client("get", s.uri(false, "/devices/dev-1/messages/devicebound"));
     INFO(again.output);
-    CHECK(has(again, "x"));
+    CHECK(has(again, "valve-42"));
     CHECK(etag_of(again).size() == 16);
 }

@@ -28,6 +28,7 @@ namespace {
 
 constexpr const char* kKey = "cGFzc3dvcmRwYXNzd29yZA==";
 
+using test::has;
 using test::has_code;
 using test::RecordingIngest;
 
@@ -181,7 +182,7 @@ TEST_CASE("when the store has no room the answer is 5.03 with Max-Age") {
     auto r = post({"-e", "x"}, s.uri(false, "/devices/dev-1/messages/events"));
     INFO(r.output);
     CHECK(has_code(r, "5.03"));
-    CHECK(has_code(r, "Max-Age"));
+    CHECK(has(r, "Max-Age:"));
 }
 
 TEST_CASE("a malformed query is 4.00 and another client keeps posting fine") {
