@@ -57,7 +57,18 @@ CREATE TABLE known_devices (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 2> kSteps{kV1, kV2};
+// v3: devices added with `hubgate devices add` (the registry): id, base64 SAS key, module. Written by
+// the CLI in its own process, read by the gateway at start and on SIGHUP.
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE registered_devices (
+  id        TEXT    PRIMARY KEY,
+  key       TEXT    NOT NULL,
+  module_id TEXT    NOT NULL,
+  added_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 3> kSteps{kV1, kV2, kV3};
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 namespace hubgate {
 
@@ -51,6 +52,12 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &md_len);
     return std::string(reinterpret_cast<const char*>(md), md_len);
+}
+
+Result<std::string> random_device_key() {
+    unsigned char key[32];
+    if (RAND_bytes(key, sizeof key) != 1) return Error{"OpenSSL's random generator failed (not seeded?)"};
+    return base64_encode(std::string_view(reinterpret_cast<const char*>(key), sizeof key));
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
