@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <future>
+#include <unordered_set>
 #include <spdlog/spdlog.h>
 
 #include "adapters/coap/coap_server.hpp"
@@ -23,6 +24,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/relay/relay.hpp"
 #include "gateway/upstream/upstream_client.hpp"
+#include "store/device_registry.hpp"
 #include "store/store.hpp"
 
 namespace hubgate::app {
@@ -38,10 +40,27 @@ std::vector<std::string> known_devices_from(store::Store& st) {
     return f.get();
 }
 
-std::vector<DeviceRecord> device_records(const std::vector<config::Device>& devices) {
+// The directory's devices with keys: the config's [[device]] entries, then the registry's (`hubgate
+// devices add`). A config entry wins over a registered device with the same id.
+Result<std::vector<DeviceRecord>> keyed_devices(const config::Config& cfg) {
+    auto reg = store::DeviceRegistry::open(cfg.store.path, false);
+    if (!reg) return Error{reg.error()};
+    auto registered = (*reg)->registered();
+    if (!registered) return Error{registered.error()};
     std::vector<DeviceRecord> out;
-    out.reserve(devices.size());
-    for (const auto& d : devices) out.push_back({d.id, d.key, d.module_id});
+    out.reserve(cfg.devices.size() + registered->size());
+    std::unordered_set<std::string> configured;
+    for (const auto& d : cfg.devices) {
+        out.push_back({d.id, d.key, d.module_id});
+        configured.insert(d.id);
+    }
+    for (auto& d : *registered) {
+        if (configured.contains(d.id)) {
+            spdlog::warn("device {} is in {} and in the registry; the config's entry is used", d.id, cfg.file);
+            continue;
+        }
+        out.push_back({std::move(d.id), std::move(d.key), std::move(d.module_id)});
+    }
     return out;
 }
 
@@ -96,7 +115,15 @@ int App::Impl::run() {
     }
     store = std::move(opened.value());
 
-    devices.replace_static(device_records(cfg.devices));
+    auto keyed = keyed_devices(cfg);
+    if (!keyed) {
+        spdlog::error("cannot read the device registry: {}", keyed.error());
+        store->close();
+        return 1;
+    }
+    spdlog::info("devices: {} from the config, {} from the registry", cfg.devices.size(),
+                 keyed->size() - cfg.devices.size());
+    devices.replace_static(std::move(keyed.value()));
     ingest = std::make_unique<StoreIngest>(*store);
 
     // Upstream: the hub connection and the relay that drains the store into it. The relay starts
@@ -186,16 +213,26 @@ void App::Impl::wait_for_signals() {
 }
 
 void App::Impl::reload() {
-    // Devices and rules are what SIGHUP reloads (DESIGN.md); listeners, store and upstream keep
-    // their settings until a restart. A broken file changes nothing.
+    // Devices and rules are what SIGHUP reloads (DESIGN.md): the config's and the registry's
+    // (`hubgate devices add/remove`). Listeners, store and upstream keep their settings until a
+    // restart. A broken file or an unreadable registry changes nothing.
     auto loaded = config::load_config(cfg.file);
     if (!loaded.config) {
         for (const auto& e : loaded.errors) spdlog::error("reload refused: {}", e.to_string());
         return;
     }
-    cfg.devices = std::move(loaded.config->devices);
-    devices.replace_static(device_records(cfg.devices));
-    spdlog::info("reloaded {}: {} static devices", cfg.file, cfg.devices.size());
+    auto next = cfg;
+    next.devices = std::move(loaded.config->devices);
+    auto keyed = keyed_devices(next);
+    if (!keyed) {
+        spdlog::error("reload refused: cannot read the device registry: {}", keyed.error());
+        return;
+    }
+    const auto registered = keyed->size() - next.devices.size();
+    cfg = std::move(next);
+    devices.replace_static(std::move(keyed.value()));
+    spdlog::info("reloaded {}: {} devices from the config, {} from the registry", cfg.file, cfg.devices.size(),
+                 registered);
 }
 
 void App::Impl::shutdown() {

@@ -14,6 +14,10 @@ inline constexpr int kExitNotRunning = 3;
 int cmd_run(const std::string& config_path);
 int cmd_check_config(const std::string& config_path);
 int cmd_status(const std::string& config_path);
+int cmd_devices_add(const std::string& config_path, const std::string& id, const std::string& module_id,
+                    const std::string& host);
+int cmd_devices_list(const std::string& config_path);
+int cmd_devices_remove(const std::string& config_path, const std::string& id);
 int cmd_sas_token(const std::string& config_path, const std::string& device_id, long ttl_seconds,
                   const std::string& host);
 

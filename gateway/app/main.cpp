@@ -1,8 +1,22 @@
 // hubgate's entry point: the command line contract from DESIGN.md ("Contracts other tools rely on").
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <climits>
 
 #include "gateway/app/commands.hpp"
 #include "gateway/app/version.hpp"
+
+namespace {
+
+// This machine's host name: the default HostName of a new device's connection string.
+std::string local_host_name() {
+    char name[HOST_NAME_MAX + 1] = {};
+    if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "hubgate";
+    return name;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace hubgate::app;
@@ -22,7 +36,7 @@ int main(int argc, char** argv) {
     auto* status = cli.add_subcommand("status", "ask the running gateway for its state (via its metrics endpoint)");
     add_config(status);
 
-    auto* token = cli.add_subcommand("sas-token", "print a SAS token for a configured [[device]] (for testing with generic MQTT clients)");
+    auto* token = cli.add_subcommand("sas-token", "print a SAS token for a configured or registered device (for testing with generic MQTT clients)");
     add_config(token);
     std::string device_id;
     long ttl = 3600;
@@ -31,11 +45,30 @@ int main(int argc, char** argv) {
     token->add_option("--ttl", ttl, "seconds until the token expires")->capture_default_str();
     token->add_option("--host", host, "host part of the token's resource {host}/devices/{id}")->capture_default_str();
 
+    auto* devices = cli.add_subcommand("devices", "the device registry: devices added here connect with SAS keys (read on start and SIGHUP)");
+    devices->require_subcommand(1);
+    auto* dev_add = devices->add_subcommand("add", "register a device with a new key; prints its connection string");
+    add_config(dev_add);
+    std::string module_id;
+    std::string hostname = local_host_name();
+    dev_add->add_option("device", device_id, "device id")->required();
+    dev_add->add_option("--module", module_id, "module id for its messages (default: the listener's module_id)");
+    dev_add->add_option("--host", hostname, "HostName in the connection string: how devices reach this gateway")
+        ->capture_default_str();
+    auto* dev_list = devices->add_subcommand("list", "list devices: from the config, the registry, and ids seen on auth = \"none\" listeners");
+    add_config(dev_list);
+    auto* dev_remove = devices->add_subcommand("remove", "remove a registered or seen device");
+    add_config(dev_remove);
+    dev_remove->add_option("device", device_id, "device id")->required();
+
     CLI11_PARSE(cli, argc, argv);
 
     if (run->parsed()) return cmd_run(config_path);
     if (check->parsed()) return cmd_check_config(config_path);
     if (status->parsed()) return cmd_status(config_path);
     if (token->parsed()) return cmd_sas_token(config_path, device_id, ttl, host);
+    if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname);
+    if (dev_list->parsed()) return cmd_devices_list(config_path);
+    if (dev_remove->parsed()) return cmd_devices_remove(config_path, device_id);
     return kExitFailure;
 }
