@@ -1,0 +1,183 @@
+// `hubgate devices add|list|remove` against a real `hubgate run`: a registered device connects with
+// the key from its printed connection string (at start, and after SIGHUP when added while running),
+// a removed one is refused after SIGHUP, and every refusal of the CLI says why.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include "gateway/model/connection_string.hpp"
+#include "gateway/model/crypto.hpp"
+#include "tests/support/gateway.hpp"
+#include "tests/support/paho_device.hpp"
+#include "tests/support/store_contents.hpp"
+
+using namespace hubgate;
+using namespace hubgate::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+// A config with one SAS listener (module "edge"), one auth = "none" listener and one [[device]],
+// written before the gateway starts so the CLI can be run on it first.
+struct Rig {
+    TempDir dir;
+    std::uint16_t metrics_port = free_tcp_port();
+    std::uint16_t port = free_tcp_port();
+    std::uint16_t open_port = free_tcp_port();
+    std::string config_text = minimal_config(dir, metrics_port,
+                                             listener_toml("mqtt", port, "sas", "edge") +
+                                                 listener_toml("mqtt", open_port, "none", "open") +
+                                                 device_toml("sensor-1", kKey));
+    std::string config = dir.write("hubgate.toml", config_text);
+
+    RunResult cli(std::vector<std::string> args) const {
+        std::vector<std::string> argv{HUBGATE_BINARY, "devices"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        argv.insert(argv.end(), {"-c", config});
+        return run(argv);
+    }
+
+    // `devices add`, parsing the connection string it prints.
+    ConnectionString add(std::vector<std::string> args) const {
+        args.insert(args.begin(), "add");
+        const auto r = cli(args);
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        std::istringstream lines(r.output);
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind("HostName=", 0) == 0) {
+                auto cs = parse_connection_string(line);
+                REQUIRE_MESSAGE(cs.ok(), line);
+                return cs.value();
+            }
+        FAIL("no connection string in the output");
+        return {};
+    }
+
+    RunResult publish(const ConnectionString& cs, const std::string& body) const {
+        return mosquitto_pub(port, cs.device_id, device_token(cs.device_id, cs.shared_access_key),
+                             {"-q", "1", "-m", body, "-t", "devices/" + cs.device_id + "/messages/events/"});
+    }
+};
+
+std::size_t count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+// SIGHUP, then wait for the gateway to log its `reloaded` line number `nth`.
+void reload(Gateway& gw, std::size_t nth) {
+    gw.process().signal(SIGHUP);
+    REQUIRE_MESSAGE(eventually([&] { return count(gw.process().output(), "reloaded ") >= nth; }, 10s),
+                    gw.process().output());
+}
+
+}  // namespace
+
+TEST_CASE("a device added with the CLI connects with its connection string's key and is refused once removed") {
+    Rig rig;
+    const auto pump = rig.add({"pump-7", "--module", "pumps", "--host", "gw.test"});
+    CHECK(pump.host_name == "gw.test");
+    CHECK(pump.device_id == "pump-7");
+    CHECK(base64_decode(pump.shared_access_key).value().size() == 32);
+
+    Gateway gw(rig.dir, rig.config_text, rig.metrics_port);
+    REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output());
+    // Registered before the start: known at once.
+    const auto first = rig.publish(pump, "from pump");
+    CHECK_MESSAGE(first.exit_code == 0, first.output);
+
+    // Added while running: known after a reload.
+    const auto lamp = rig.add({"lamp-1"});
+    CHECK(lamp.shared_access_key != pump.shared_access_key);
+    reload(gw, 1);
+    const auto second = rig.publish(lamp, "from lamp");
+    CHECK_MESSAGE(second.exit_code == 0, second.output);
+
+    // Removed while running: refused after a reload (CONNACK 5, not authorised).
+    const auto removed = rig.cli({"remove", "pump-7"});
+    CHECK_MESSAGE(removed.exit_code == 0, removed.output);
+    reload(gw, 2);
+    const auto third = rig.publish(pump, "after removal");
+    CHECK(third.exit_code != 0);
+    CHECK_MESSAGE(third.output.find("not authori") != std::string::npos, third.output);
+
+    REQUIRE_MESSAGE(gw.stop() == 0, gw.process().output());
+    const auto stored = stored_messages(rig.dir.file("hubgate.db"));
+    REQUIRE(stored.size() == 2);
+    CHECK(stored[0].device_id == "pump-7");
+    CHECK(stored[0].module_id == "pumps");  // the module given to `devices add`
+    CHECK(stored[0].body == "from pump");
+    CHECK(stored[1].device_id == "lamp-1");
+    CHECK(stored[1].module_id == "edge");  // none given: the listener's
+    CHECK(stored[1].body == "from lamp");
+}
+
+TEST_CASE("devices list shows config, registered and seen devices while the gateway runs") {
+    Rig rig;
+    rig.add({"pump-7", "--module", "pumps"});
+    Gateway gw(rig.dir, rig.config_text, rig.metrics_port);
+    REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output());
+    const auto open = mosquitto_pub(rig.open_port, "open-3", std::nullopt,
+                                    {"-q", "1", "-m", "x", "-t", "devices/open-3/messages/events/"});
+    REQUIRE_MESSAGE(open.exit_code == 0, open.output);
+
+    // The seen id is persisted by the gateway's store writer; list reads it from its own connection.
+    RunResult listed;
+    CHECK(eventually([&] {
+        listed = rig.cli({"list"});
+        return listed.output.find("open-3") != std::string::npos;
+    }, 10s));
+    INFO(listed.output);
+    CHECK(listed.exit_code == 0);
+    CHECK(listed.output.find("sensor-1  config    -") != std::string::npos);
+    CHECK(listed.output.find("pump-7    registry  pumps") != std::string::npos);
+    CHECK(listed.output.find("open-3    seen      -") != std::string::npos);
+
+    // A seen device can be forgotten (until it names itself again).
+    const auto removed = rig.cli({"remove", "open-3"});
+    CHECK_MESSAGE(removed.exit_code == 0, removed.output);
+    CHECK(rig.cli({"list"}).output.find("open-3") == std::string::npos);
+}
+
+TEST_CASE("devices add and remove refuse what they cannot do, with exit 1 and the reason") {
+    Rig rig;
+    rig.add({"pump-7"});
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    const std::vector<Case> cases{
+        {{"add", "pump-7"}, "registered already"},
+        {{"add", "sensor-1"}, rig.config + ":"},  // where the config defines it
+        {{"add", "bad id"}, "not valid"},
+        {{"add", "ok-id", "--module", "bad/module"}, "module id 'bad/module' is not valid"},
+        {{"remove", "sensor-1"}, "remove it there"},
+        {{"remove", "nobody"}, "no device nobody"},
+    };
+    for (const auto& c : cases) {
+        const auto r = rig.cli(c.args);
+        INFO(c.args.front(), " ", c.args[1], ": ", r.output);
+        CHECK(r.exit_code == 1);
+        CHECK(r.output.find(c.says) != std::string::npos);
+    }
+    // None of them changed the registry.
+    const auto listed = rig.cli({"list"});
+    CHECK(count(listed.output, "registry") == 1);
+    CHECK(listed.output.find("ok-id") == std::string::npos);
+}
+
+TEST_CASE("devices with a broken config exits 2 with FILE:LINE and touches no store") {
+    Rig rig;
+    const auto broken = rig.dir.write("hubgate.toml", "[gateway]\nbogus = 1\n");
+    const auto r = run({HUBGATE_BINARY, "devices", "add", "pump-7", "-c", broken});
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find(broken + ":2: ") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(rig.dir.file("hubgate.db")));
+}
