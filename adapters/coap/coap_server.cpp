@@ -459,6 +459,26 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         return t;
     }
 
+    // On coaps, a request's device must be the session's PSK identity, and must still have the key
+    // the session shook hands with: a DTLS session outlives a reload that removed the device or
+    // changed its key, and is refused from then on (4.01; a new handshake decides).
+    std::optional<Refusal> check_dtls_device(coap_session_t* s, const std::string& device, const char* what) {
+        const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
+        const std::string_view identity =
+            ident ? std::string_view(reinterpret_cast<const char*>(ident->s), ident->length) : std::string_view();
+        if (identity != device)
+            return Refusal{4, 3, "spoofed_path",
+                           std::string(what) + " as device '" + device.substr(0, 128) +
+                               "' on a DTLS session authenticated as '" + std::string(identity) + "'"};
+        const coap_bin_const_t* psk = coap_session_get_psk_key(s);
+        const auto rec = devices.find(device);
+        if (!rec || !psk ||
+            rec->key != std::string_view(reinterpret_cast<const char*>(psk->s), psk->length))
+            return Refusal{4, 1, "revoked",
+                           "device '" + device + "' was removed or its key changed since this DTLS session began"};
+        return std::nullopt;
+    }
+
     // Path and authentication checks shared by every C2D request; a refusal is written to `resp`.
     std::optional<PathMatch> c2d_target(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
                                         const std::string& key, const RequestTarget& t) {
@@ -487,13 +507,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         }
         const ListenerState* l = listener_for(s);
         if (l && l->config.protocol == config::Protocol::coaps) {
-            const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
-            const std::string identity =
-                ident ? std::string(reinterpret_cast<const char*>(ident->s), ident->length) : std::string();
-            if (identity != pm.device_id) {
-                refuse(resp, key, peer,
-                       {4, 3, "spoofed_path", "C2D request as device '" + pm.device_id.substr(0, 128) +
-                                                  "' on a DTLS session authenticated as '" + identity + "'"});
+            if (auto r = check_dtls_device(s, pm.device_id, "C2D request")) {
+                refuse(resp, key, peer, *r);
                 return std::nullopt;
             }
         } else {
@@ -887,13 +902,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
         std::string module_id = l->config.module_id;
         if (l->config.protocol == config::Protocol::coaps) {
-            const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
-            const std::string identity =
-                ident ? std::string(reinterpret_cast<const char*>(ident->s), ident->length) : std::string();
-            if (identity != pm.device_id)
-                return refuse(resp, key, peer,
-                              {4, 3, "spoofed_path", "POST as device '" + pm.device_id.substr(0, 128) +
-                                                         "' on a DTLS session authenticated as '" + identity + "'"});
+            if (auto r = check_dtls_device(s, pm.device_id, "POST")) return refuse(resp, key, peer, *r);
             if (auto rec = devices.find(pm.device_id); rec && !rec->module_id.empty()) module_id = rec->module_id;
         } else {
             devices.record_seen(pm.device_id);

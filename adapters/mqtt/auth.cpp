@@ -76,6 +76,7 @@ AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory
     ok.device_id = std::string(id);
     ok.module_id = rec->module_id;
     ok.expires_unix = token->se;
+    ok.key = rec->key;
     return ok;
 }
 

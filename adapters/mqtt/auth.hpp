@@ -35,6 +35,7 @@ struct AuthResult {
     std::string device_id;
     std::string module_id;           // the device's configured module, if any
     std::int64_t expires_unix = 0;   // SAS expiry; 0 = no expiry (auth = none)
+    std::string key;                 // the device key the token was verified with (sas)
     std::string reason;              // for the log line and the refusal counter label
     const char* counter_reason = ""; // short label: "unknown_device", "bad_signature", ...
 };

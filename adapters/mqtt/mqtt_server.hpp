@@ -54,6 +54,9 @@ public:
     Status start();
     // Stops accepting and closes every session (their in-flight commits still finish).
     void stop();
+    // After the device directory was reloaded: closes the SAS sessions of devices that were removed
+    // or whose key or module changed (they connect again with new credentials, or are refused).
+    void recheck_devices();
     // Actual ports, in listener order (useful with port 0).
     std::vector<std::uint16_t> ports() const;
     std::size_t session_count() const;

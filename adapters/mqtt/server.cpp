@@ -29,7 +29,9 @@ Counters::Counters(metrics::Registry& r)
       c2d_sent(r.counter("hubgate_mqtt_c2d_sent_total", "C2D messages published to devices")),
       c2d_acked(r.counter("hubgate_mqtt_c2d_acked_total", "C2D messages acknowledged by devices (PUBACK)")),
       keepalive_timeouts(r.counter("hubgate_mqtt_keepalive_timeouts_total", "sessions closed by keep-alive (1.5 x)")),
-      token_expiries(r.counter("hubgate_mqtt_token_expiries_total", "sessions closed when their SAS token expired")) {}
+      token_expiries(r.counter("hubgate_mqtt_token_expiries_total", "sessions closed when their SAS token expired")),
+      revoked(r.counter("hubgate_mqtt_revoked_total",
+                        "sessions closed by a reload that removed their device or changed its key or module")) {}
 
 void Counters::refused_connect(const char* reason) {
     registry.counter("hubgate_mqtt_connects_refused_total", "CONNECTs refused, by reason", {{"reason", reason}}).inc();
@@ -200,6 +202,18 @@ void MqttServer::stop() {
     for (auto& [ptr, weak] : core_->owners)
         if (auto s = weak.lock()) live.push_back(std::move(s));
     for (auto& s : live) s->close("gateway stopping");
+}
+
+void MqttServer::recheck_devices() {
+    asio::post(core_->io, [core = core_] {
+        std::vector<std::shared_ptr<Session>> changed;
+        for (auto& [ptr, weak] : core->owners)
+            if (auto s = weak.lock(); s && !s->closed() && s->credentials_changed()) changed.push_back(std::move(s));
+        for (auto& s : changed) {
+            core->counters.revoked.inc();
+            s->close("device removed, or its key or module changed, by a reload: closing (it may connect again)");
+        }
+    });
 }
 
 std::vector<std::uint16_t> MqttServer::ports() const {

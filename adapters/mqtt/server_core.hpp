@@ -52,6 +52,7 @@ struct Counters {
     metrics::Counter& c2d_acked;
     metrics::Counter& keepalive_timeouts;
     metrics::Counter& token_expiries;
+    metrics::Counter& revoked;
     // Refusals are rare: looked up by label when they happen.
     void refused_connect(const char* reason);
     void refused_message(const char* reason);

@@ -1,5 +1,7 @@
 #include "adapters/mqtt/session.hpp"
 
+#include "gateway/devices/device_directory.hpp"
+
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <cstring>
@@ -197,6 +199,7 @@ bool Session::handle_connect(const Frame& f) {
     }
     device_id_ = std::move(auth.device_id);
     module_id_ = std::move(auth.module_id);
+    auth_key_ = std::move(auth.key);
     clean_session_ = c.clean_session;
     keep_alive_ = c.keep_alive;
     connected_ = true;
@@ -513,6 +516,12 @@ void Session::arm_token_timer(std::int64_t expires_unix) {
         self->core_.counters.token_expiries.inc();
         self->close("SAS token expired; the device must reconnect with a fresh one");
     });
+}
+
+bool Session::credentials_changed() const {
+    if (!connected_ || listener_.auth != AuthMode::sas) return false;
+    const auto rec = core_.devices.find(device_id_);
+    return !rec || rec->key != auth_key_ || rec->module_id != module_id_;
 }
 
 void Session::close(std::string_view why) {

@@ -35,6 +35,9 @@ public:
     bool closed() const noexcept { return closed_; }
 
     const std::string& device_id() const noexcept { return device_id_; }
+    // After a device reload: whether a SAS-authenticated device is gone from the directory or has a
+    // different key or module than when it connected.
+    bool credentials_changed() const;
     bool c2d_subscribed() const noexcept { return c2d_subscribed_; }
     // Publishes one C2D message QoS 1; `done` gets completed on PUBACK or not_delivered on close.
     void deliver(const HubMessage& m, std::function<void(DeliveryOutcome)> done);
@@ -121,6 +124,7 @@ private:
     std::uint16_t keep_alive_ = 0;
     std::string device_id_;
     std::string module_id_;
+    std::string auth_key_;  // the key its SAS token was verified with (empty for auth = none)
 
     std::uint16_t next_packet_id_ = 1;
     std::unordered_map<std::uint16_t, std::function<void(DeliveryOutcome)>> c2d_inflight_;

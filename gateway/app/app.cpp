@@ -233,6 +233,9 @@ void App::Impl::reload() {
     devices.replace_static(std::move(keyed.value()));
     spdlog::info("reloaded {}: {} devices from the config, {} from the registry", cfg.file, cfg.devices.size(),
                  registered);
+    // Connected devices that were removed or changed are cut off now, not at their next connect.
+    // (CoAP checks a DTLS session's device on every request.)
+    mqtt->recheck_devices();
 }
 
 void App::Impl::shutdown() {

@@ -16,6 +16,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "tests/support/coap_client.hpp"
+#include "tests/support/coap_psk_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording_ingest.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -133,6 +134,26 @@ TEST_CASE("a DTLS-PSK client with the wrong key gets no answer and nothing is st
     INFO(r.output);
     CHECK_FALSE(has_code(r, "2.04"));
     CHECK(s.ingest.messages().empty());
+}
+
+TEST_CASE("a DTLS session is refused 4.01 once its device is removed or its key changes, and others go on") {
+    Server s;
+    const auto port = s.server->ports().at(1);
+    test::CoapPskClient one(port, "dev-1", kKey);
+    test::CoapPskClient two(port, "dev-2", kKey);
+    CHECK(one.post("devices/dev-1/messages/events", "one before") == "2.04");
+    CHECK(two.post("devices/dev-2/messages/events", "two before") == "2.04");
+    // A reload gives dev-1 a new key: its session shook hands with the old one.
+    s.devices.replace_static({{"dev-1", "bmV3LWtleS1uZXcta2V5LW5ldw==", "thermo"}, {"dev-2", kKey, ""}});
+    CHECK(one.post("devices/dev-1/messages/events", "one after the key change") == "4.01");
+    CHECK(two.post("devices/dev-2/messages/events", "two still") == "2.04");
+    // A reload removes dev-2.
+    s.devices.replace_static({{"dev-1", "bmV3LWtleS1uZXcta2V5LW5ldw==", "thermo"}});
+    CHECK(two.post("devices/dev-2/messages/events", "two after removal") == "4.01");
+    std::vector<std::string> bodies;
+    for (const auto& m : s.ingest.messages()) bodies.push_back(m.body);
+    CHECK(bodies == std::vector<std::string>{"one before", "two before", "two still"});
+    CHECK(s.registry.render().find("hubgate_coap_refused_total{reason=\"revoked\"} 2") != std::string::npos);
 }
 
 TEST_CASE("device dev-1 authenticated by PSK cannot post as dev-2 (4.03)") {

@@ -119,6 +119,35 @@ TEST_CASE("a device added with the CLI connects with its connection string's key
     CHECK(stored[1].body == "from lamp");
 }
 
+TEST_CASE("a reload cuts off a connected device that was removed or got a new key, and no other") {
+    Rig rig;
+    const auto pump = rig.add({"pump-7"});
+    const auto lamp = rig.add({"lamp-1"});
+    Gateway gw(rig.dir, rig.config_text, rig.metrics_port);
+    REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output());
+    const auto uri = "tcp://127.0.0.1:" + std::to_string(rig.port);
+    PahoDevice pump_dev(uri, "pump-7", device_token("pump-7", pump.shared_access_key));
+    PahoDevice lamp_dev(uri, "lamp-1", device_token("lamp-1", lamp.shared_access_key));
+    PahoDevice sensor_dev(uri, "sensor-1", device_token("sensor-1", kKey));
+    REQUIRE(pump_dev.connect() == 0);
+    REQUIRE(lamp_dev.connect() == 0);
+    REQUIRE(sensor_dev.connect() == 0);
+
+    // Removing pump-7 and re-adding lamp-1 (a new key) in the registry, then reloading.
+    REQUIRE(rig.cli({"remove", "pump-7"}).exit_code == 0);
+    REQUIRE(rig.cli({"remove", "lamp-1"}).exit_code == 0);
+    const auto lamp2 = rig.add({"lamp-1"});
+    reload(gw, 1);
+    CHECK(eventually([&] { return !pump_dev.connected() && !lamp_dev.connected(); }, 10s));
+    CHECK(gw.metric("hubgate_mqtt_revoked_total") == 2);
+    // The config device was not touched, and the lamp connects again with its new key.
+    CHECK(sensor_dev.connected());
+    CHECK(sensor_dev.publish("devices/sensor-1/messages/events/", "still here", 1));
+    PahoDevice lamp_again(uri, "lamp-1", device_token("lamp-1", lamp2.shared_access_key));
+    CHECK(lamp_again.connect() == 0);
+    CHECK(lamp_again.publish("devices/lamp-1/messages/events/", "new key", 1));
+}
+
 TEST_CASE("devices list shows config, registered and seen devices while the gateway runs") {
     Rig rig;
     rig.add({"pump-7", "--module", "pumps"});

@@ -1,0 +1,91 @@
+// A DTLS-PSK CoAP client on libcoap's own client API that keeps one DTLS session across requests,
+// for what coap-client (one session per run) cannot show: a request on a session that began before
+// the gateway's devices changed. Used from one test thread; the server runs in its own context.
+#pragma once
+
+#include <arpa/inet.h>
+#include <coap3/coap.h>
+#include <netinet/in.h>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace hubgate::test {
+
+class CoapPskClient {
+public:
+    CoapPskClient(std::uint16_t port, const std::string& identity, const std::string& key)
+        : identity_(identity), key_(key) {
+        coap_startup();
+        ctx_ = coap_new_context(nullptr);
+        REQUIRE(ctx_ != nullptr);
+        coap_context_set_block_mode(ctx_, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+        coap_register_response_handler(ctx_, &CoapPskClient::on_response);
+        coap_address_t dst;
+        coap_address_init(&dst);
+        dst.addr.sin.sin_family = AF_INET;
+        dst.addr.sin.sin_port = htons(port);
+        dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        dst.size = sizeof(dst.addr.sin);
+        coap_dtls_cpsk_t psk{};
+        psk.version = COAP_DTLS_CPSK_SETUP_VERSION;
+        psk.psk_info.identity.s = reinterpret_cast<const std::uint8_t*>(identity_.data());
+        psk.psk_info.identity.length = identity_.size();
+        psk.psk_info.key.s = reinterpret_cast<const std::uint8_t*>(key_.data());
+        psk.psk_info.key.length = key_.size();
+        session_ = coap_new_client_session_psk2(ctx_, nullptr, &dst, COAP_PROTO_DTLS, &psk);
+        REQUIRE(session_ != nullptr);
+        coap_session_set_app_data(session_, this);
+    }
+    ~CoapPskClient() {
+        coap_session_release(session_);
+        coap_free_context(ctx_);
+    }
+    CoapPskClient(const CoapPskClient&) = delete;
+    CoapPskClient& operator=(const CoapPskClient&) = delete;
+
+    // A confirmable POST of `payload` to `path` ("devices/d/messages/events") on the session;
+    // returns the response code as "2.04", or "" when none came within `timeout`.
+    std::string post(const std::string& path, const std::string& payload,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+        coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST, coap_new_message_id(session_),
+                                        coap_session_max_pdu_size(session_));
+        REQUIRE(pdu != nullptr);
+        std::uint8_t token[8];
+        std::size_t token_len = 0;
+        coap_session_new_token(session_, &token_len, token);
+        coap_add_token(pdu, token_len, token);
+        for (std::size_t at = 0; at <= path.size();) {
+            const auto slash = std::min(path.find('/', at), path.size());
+            coap_add_option(pdu, COAP_OPTION_URI_PATH, slash - at, reinterpret_cast<const std::uint8_t*>(path.data() + at));
+            at = slash + 1;
+        }
+        coap_add_data(pdu, payload.size(), reinterpret_cast<const std::uint8_t*>(payload.data()));
+        code_.clear();
+        REQUIRE(coap_send(session_, pdu) != COAP_INVALID_MID);
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (code_.empty() && std::chrono::steady_clock::now() < deadline) coap_io_process(ctx_, 50);
+        return code_;
+    }
+
+private:
+    static coap_response_t on_response(coap_session_t* s, const coap_pdu_t*, const coap_pdu_t* received,
+                                       const coap_mid_t) {
+        auto* self = static_cast<CoapPskClient*>(coap_session_get_app_data(s));
+        const auto code = static_cast<unsigned>(coap_pdu_get_code(received));
+        if (code == 0) return COAP_RESPONSE_OK;  // an empty ACK: the answer follows separately
+        self->code_ = std::to_string(code >> 5) + "." + (code % 32 < 10 ? "0" : "") + std::to_string(code % 32);
+        return COAP_RESPONSE_OK;
+    }
+
+    std::string identity_;
+    std::string key_;
+    coap_context_t* ctx_ = nullptr;
+    coap_session_t* session_ = nullptr;
+    std::string code_;
+};
+
+}  // namespace hubgate::test
