@@ -93,10 +93,13 @@ step "3. the gateway starts: MQTT listener (SAS auth, three devices), CoAP liste
   printf '[c2d]\nfeedback_max_delay_ms = 1000  # gather feedback for 1 s (default 15 s) so the demo shows it\n\n'
   printf '[[listener]]\nprotocol = "mqtt"\nbind = "127.0.0.1:%s"\nauth = "sas"\nmodule_id = "telemetry"\n\n' "$mqtt_port"
   printf '[[listener]]\nprotocol = "coap"\nbind = "127.0.0.1:%s"\nauth = "none"\nmodule_id = "coap"\n\n' "$coap_port"
-  for d in thermo-1 thermo-2 meter-1; do
+  for d in thermo-1 thermo-2; do
     printf '[[device]]\nid = "%s"\nkey = "%s"\n\n' "$d" "$(head -c 32 /dev/urandom | base64)"
   done
 } > "$work/hubgate.toml"
+echo "thermo-1 and thermo-2 are [[device]] entries in the config; meter-1 is paired with the CLI:"
+"$bin" devices add meter-1 --host localhost -c "$work/hubgate.toml" 2>/dev/null | sed 's/SharedAccessKey=.*/SharedAccessKey=.../'
+"$bin" devices list -c "$work/hubgate.toml"
 start_gateway
 
 step "4. three MQTT devices publish 300 QoS 1 messages each, a CoAP device 20; all relayed in batches"
