@@ -39,7 +39,7 @@ Result<std::unique_ptr<DeviceRegistry>> DeviceRegistry::open(const std::string& 
     impl->db = std::move(db).value();
     // The same steps Store::open applies: a registry opened first leaves a store the gateway accepts.
     if (auto v = schema::migrate(impl->db.get(), schema::steps(), path); !v) return Error{v.error()};
-    if (auto e = impl->exec("PRAGMA journal_mode = WAL")) return *e;
+    if (auto e = detail::enable_wal(impl->db.get(), path)) return *e;
     // A device added is a device that can connect after a power cut.
     if (auto e = impl->exec("PRAGMA synchronous = FULL")) return *e;
     return std::unique_ptr<DeviceRegistry>(new DeviceRegistry(std::move(impl)));

@@ -85,19 +85,32 @@ Result<int> migrate(sqlite3* db, std::span<const std::string_view> migration_ste
                      "); run a newer hubgate or point [store] path elsewhere"};
     if (found == target) return found;
 
+    // Takes effect only before the first table exists (later it would need a full VACUUM); on a
+    // file another process has just given tables it changes nothing.
     if (found == 0) {
-        auto tables = detail::query_int(db, "SELECT count(*) FROM sqlite_schema");
-        if (!tables) return Error{"cannot read " + path + ": " + tables.error()};
-        if (*tables != 0)
-            return Error{"file " + path + " holds tables but no hubgate schema version; not a hubgate store"};
-        // Only possible before the first table exists; later it would need a full VACUUM.
         if (auto e = detail::exec(db, "PRAGMA auto_vacuum = INCREMENTAL"))
             return Error{"cannot set auto_vacuum on " + path + ": " + e->reason};
     }
 
     if (auto e = detail::exec(db, "BEGIN IMMEDIATE"))
         return Error{"cannot migrate " + path + ": " + e->reason};
-    for (int v = found; v < target; ++v) {
+    // Another process (`hubgate devices add`, or a gateway) may have migrated the file between the
+    // read above and taking the write lock: decide from what is there now.
+    auto refuse = [db](std::string why) {
+        detail::exec(db, "ROLLBACK");
+        return Error{std::move(why)};
+    };
+    auto locked = detail::query_int(db, "PRAGMA user_version");
+    if (!locked) return refuse("cannot read schema version of " + path + ": " + locked.error());
+    if (*locked > target || *locked < found)
+        return refuse("schema version of " + path + " changed while migrating it; open it again");
+    if (*locked == 0) {
+        auto tables = detail::query_int(db, "SELECT count(*) FROM sqlite_schema");
+        if (!tables) return refuse("cannot read " + path + ": " + tables.error());
+        if (*tables != 0)
+            return refuse("file " + path + " holds tables but no hubgate schema version; not a hubgate store");
+    }
+    for (int v = static_cast<int>(*locked); v < target; ++v) {
         const std::string sql(migration_steps[static_cast<std::size_t>(v)]);
         if (auto e = detail::exec(db, sql.c_str())) {
             detail::exec(db, "ROLLBACK");

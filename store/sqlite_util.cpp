@@ -1,5 +1,8 @@
 #include "store/sqlite_util.hpp"
 
+#include <chrono>
+#include <thread>
+
 namespace hubgate::store::detail {
 
 std::string errmsg(sqlite3* db) {
@@ -34,6 +37,20 @@ Status exec(sqlite3* db, const char* sql) {
         return Error{std::move(reason)};
     }
     return std::nullopt;
+}
+
+Status enable_wal(sqlite3* db, const std::string& path) {
+    auto mode = prepare(db, "PRAGMA journal_mode = WAL");
+    if (!mode) return Error{"store " + path + ": " + mode.error()};
+    for (int attempt = 0;; ++attempt) {
+        const int rc = sqlite3_step(mode->get());
+        const bool wal = rc == SQLITE_ROW && column_bytes(mode->get(), 0) == "wal";
+        sqlite3_reset(mode->get());
+        if (wal) return std::nullopt;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt == 250)
+            return Error{"cannot put store " + path + " in WAL mode: " + errmsg(db)};
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
 }
 
 Result<std::int64_t> query_int(sqlite3* db, const char* sql) {

@@ -43,6 +43,10 @@ Result<DbPtr> open_db(const std::string& path, int flags);
 Result<StmtPtr> prepare(sqlite3* db, std::string_view sql);
 Status exec(sqlite3* db, const char* sql);
 Result<std::int64_t> query_int(sqlite3* db, const char* sql);
+// PRAGMA journal_mode = WAL, checked. The switch needs the file to itself, and SQLite answers BUSY
+// at once (no busy handler) while another process's connection is using it, as when the CLI and a
+// starting gateway open a new store together: retried for up to 5 s.
+Status enable_wal(sqlite3* db, const std::string& path);
 std::string errmsg(sqlite3* db);
 
 inline int bind_text(sqlite3_stmt* s, int i, std::string_view v) {

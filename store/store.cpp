@@ -158,13 +158,7 @@ struct Store::Impl {
         if (*before != schema_version())
             spdlog::info("store: migrated {} from schema version {} to {}", path, *before, schema_version());
 
-        {
-            auto mode = detail::prepare(db.get(), "PRAGMA journal_mode = WAL");
-            if (!mode) return Error{"store " + path + ": " + mode.error()};
-            const bool wal = sqlite3_step(mode->get()) == SQLITE_ROW &&
-                             std::string_view(detail::column_bytes(mode->get(), 0)) == "wal";
-            if (!wal) return Error{"cannot put store " + path + " in WAL mode: " + detail::errmsg(db.get())};
-        }
+        if (auto e = detail::enable_wal(db.get(), path)) return e;
         // power: the WAL is synced on every commit, so a commit survives a power cut.
         // process: synced only at checkpoints; a commit survives a crash of the process, not of the OS.
         const char* sync = options.limits.durability == config::Durability::power ? "PRAGMA synchronous = FULL"

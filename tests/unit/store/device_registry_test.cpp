@@ -97,3 +97,27 @@ TEST_CASE("the registry works beside a running store: sees its seen ids, and rem
     // And what the store wrote, a new registry connection reads.
     CHECK(open_registry(f.options.limits.path, false)->seen().value() == std::vector<std::string>{"lamp-1", "lamp-2"});
 }
+
+TEST_CASE("two processes' first opens of a new store race and both succeed (migration under the lock)") {
+    // The CLI and a starting gateway may open a new file at the same moment. Both read version 0;
+    // the one that takes the write lock second must see the other's migration, not redo it.
+    for (int round = 0; round < 20; ++round) {
+        StoreFixture f;
+        std::promise<void> go;
+        auto start = go.get_future().share();
+        auto open_one = [&] {
+            start.wait();
+            auto r = DeviceRegistry::open(f.options.limits.path, true);
+            return r.ok() ? std::string() : r.error();
+        };
+        auto a = std::async(std::launch::async, open_one);
+        auto b = std::async(std::launch::async, open_one);
+        go.set_value();
+        const auto ea = a.get();
+        const auto eb = b.get();
+        INFO("round ", round);
+        CHECK_MESSAGE(ea.empty(), ea);
+        CHECK_MESSAGE(eb.empty(), eb);
+        if (!ea.empty() || !eb.empty()) break;
+    }
+}
