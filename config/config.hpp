@@ -40,6 +40,9 @@ struct Gateway {
     std::string id = "gw-01";
     std::string data_dir = "/var/lib/hubgate";
     std::string log_level = "info";  // trace|debug|info|warn|error
+    // Ids that named themselves on auth = "none" listeners the gateway keeps (in memory and in the
+    // store); a new id beyond this is refused. Bounds what an open LAN listener can make it hold.
+    std::uint32_t max_seen_devices = 10000;
 };
 
 struct Upstream {

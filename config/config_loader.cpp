@@ -354,7 +354,8 @@ private:
 void Loader::load_gateway(const toml::value& root) {
     const toml::value* t = section(root, "gateway");
     if (!t) return;
-    check_keys(*t, "[gateway]", {"id", "data_dir", "log_level"});
+    check_keys(*t, "[gateway]", {"id", "data_dir", "log_level", "max_seen_devices"});
+    get_uint(*t, "max_seen_devices", "gateway.max_seen_devices", cfg_.gateway.max_seen_devices, 0, 1000000);
     get_id(*t, "id", "gateway.id", cfg_.gateway.id, "device id");
     if (const auto* v = get_string(*t, "data_dir", "gateway.data_dir", cfg_.gateway.data_dir);
         v && cfg_.gateway.data_dir.empty())

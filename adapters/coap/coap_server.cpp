@@ -459,6 +459,14 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         return t;
     }
 
+    // On plain coap (auth = "none") the path names the device: a new id is recorded, unless the
+    // gateway already holds gateway.max_seen_devices of them.
+    std::optional<Refusal> record_seen(const std::string& device) {
+        if (devices.record_seen(device) != DeviceDirectory::Seen::full) return std::nullopt;
+        return Refusal{4, 3, "seen_devices_full",
+                       "the gateway keeps gateway.max_seen_devices ids from open listeners and is full"};
+    }
+
     // On coaps, a request's device must be the session's PSK identity, and must still have the key
     // the session shook hands with: a DTLS session outlives a reload that removed the device or
     // changed its key, and is refused from then on (4.01; a new handshake decides).
@@ -511,8 +519,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                 refuse(resp, key, peer, *r);
                 return std::nullopt;
             }
-        } else {
-            devices.record_seen(pm.device_id);
+        } else if (auto r = record_seen(pm.device_id)) {
+            refuse(resp, key, peer, *r);
+            return std::nullopt;
         }
         return pm;
     }
@@ -905,7 +914,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             if (auto r = check_dtls_device(s, pm.device_id, "POST")) return refuse(resp, key, peer, *r);
             if (auto rec = devices.find(pm.device_id); rec && !rec->module_id.empty()) module_id = rec->module_id;
         } else {
-            devices.record_seen(pm.device_id);
+            if (auto r = record_seen(pm.device_id)) return refuse(resp, key, peer, *r);
             if (auto rec = devices.find(pm.device_id); rec && !rec->module_id.empty()) module_id = rec->module_id;
         }
 

@@ -37,7 +37,10 @@ AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory
                           "' but the client id is '" + std::string(id) + "'");
 
     if (mode == AuthMode::none) {
-        devices.record_seen(id);
+        if (devices.record_seen(id) == DeviceDirectory::Seen::full)
+            return refuse(ConnackCode::not_authorized, "seen_devices_full",
+                          "the gateway keeps gateway.max_seen_devices ids from open listeners and is full; "
+                          "`hubgate devices remove` forgets one (then reload)");
         AuthResult ok;
         ok.code = ConnackCode::accepted;
         ok.device_id = std::string(id);

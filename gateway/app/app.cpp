@@ -9,7 +9,6 @@
 #include <csignal>
 #include <algorithm>
 #include <filesystem>
-#include <future>
 #include <unordered_set>
 #include <spdlog/spdlog.h>
 
@@ -33,21 +32,25 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::vector<std::string> known_devices_from(store::Store& st) {
-    std::promise<std::vector<std::string>> p;
-    auto f = p.get_future();
-    st.known_devices([&p](std::vector<std::string> ids) { p.set_value(std::move(ids)); });
-    return f.get();
-}
+// What the device directory holds, read at start and on SIGHUP.
+struct DirectoryContents {
+    std::vector<DeviceRecord> keyed;  // the config's [[device]] entries, then the registry's
+    std::size_t registered = 0;       // how many of `keyed` came from the registry
+    std::vector<std::string> seen;    // ids recorded on auth = "none" listeners
+};
 
-// The directory's devices with keys: the config's [[device]] entries, then the registry's (`hubgate
-// devices add`). A config entry wins over a registered device with the same id.
-Result<std::vector<DeviceRecord>> keyed_devices(const config::Config& cfg) {
+// A config entry wins over a registered device with the same id. Read through the registry's own
+// connection: the store's writer thread is not involved.
+Result<DirectoryContents> read_directory(const config::Config& cfg) {
     auto reg = store::DeviceRegistry::open(cfg.store.path, false);
     if (!reg) return Error{reg.error()};
     auto registered = (*reg)->registered();
     if (!registered) return Error{registered.error()};
-    std::vector<DeviceRecord> out;
+    auto seen = (*reg)->seen();
+    if (!seen) return Error{seen.error()};
+    DirectoryContents c;
+    c.seen = std::move(seen.value());
+    auto& out = c.keyed;
     out.reserve(cfg.devices.size() + registered->size());
     std::unordered_set<std::string> configured;
     for (const auto& d : cfg.devices) {
@@ -60,8 +63,9 @@ Result<std::vector<DeviceRecord>> keyed_devices(const config::Config& cfg) {
             continue;
         }
         out.push_back({std::move(d.id), std::move(d.key), std::move(d.module_id)});
+        ++c.registered;
     }
-    return out;
+    return c;
 }
 
 }  // namespace
@@ -115,15 +119,19 @@ int App::Impl::run() {
     }
     store = std::move(opened.value());
 
-    auto keyed = keyed_devices(cfg);
-    if (!keyed) {
-        spdlog::error("cannot read the device registry: {}", keyed.error());
+    auto dir = read_directory(cfg);
+    if (!dir) {
+        spdlog::error("cannot read the device registry: {}", dir.error());
         store->close();
         return 1;
     }
-    spdlog::info("devices: {} from the config, {} from the registry", cfg.devices.size(),
-                 keyed->size() - cfg.devices.size());
-    devices.replace_static(std::move(keyed.value()));
+    spdlog::info("devices: {} from the config, {} from the registry, {} seen on open listeners (at most {})",
+                 cfg.devices.size(), dir->registered, dir->seen.size(), cfg.gateway.max_seen_devices);
+    devices.replace_static(std::move(dir->keyed));
+    // C2D: ids first seen on auth = "none" listeners are persisted, so commands reach them after a
+    // restart.
+    devices.replace_seen(dir->seen);
+    devices.set_seen_limit(cfg.gateway.max_seen_devices);
     ingest = std::make_unique<StoreIngest>(*store);
 
     // Upstream: the hub connection and the relay that drains the store into it. The relay starts
@@ -146,10 +154,8 @@ int App::Impl::run() {
     mqtt::ServerOptions mqtt_opts;
     mqtt_opts.listeners = cfg.listeners;
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
-    // C2D: ids first seen on auth = "none" listeners are persisted, so commands reach them after a
-    // restart; the relay hooks the upstream listener before the upstream connects, so messages a
-    // broker kept for the gateway are not acknowledged unseen.
-    for (const auto& id : known_devices_from(*store)) devices.record_seen(id);
+    // New seen ids are persisted by the store; the C2D relay hooks the upstream listener before the
+    // upstream connects, so messages a broker kept for the gateway are not acknowledged unseen.
     devices.set_seen_listener([this](const std::string& id) { store->device_seen(id); });
     coap::ServerOptions coap_opts;
     coap_opts.listeners = cfg.listeners;
@@ -223,16 +229,16 @@ void App::Impl::reload() {
     }
     auto next = cfg;
     next.devices = std::move(loaded.config->devices);
-    auto keyed = keyed_devices(next);
-    if (!keyed) {
-        spdlog::error("reload refused: cannot read the device registry: {}", keyed.error());
+    auto dir = read_directory(next);
+    if (!dir) {
+        spdlog::error("reload refused: cannot read the device registry: {}", dir.error());
         return;
     }
-    const auto registered = keyed->size() - next.devices.size();
     cfg = std::move(next);
-    devices.replace_static(std::move(keyed.value()));
-    spdlog::info("reloaded {}: {} devices from the config, {} from the registry", cfg.file, cfg.devices.size(),
-                 registered);
+    devices.replace_static(std::move(dir->keyed));
+    devices.replace_seen(dir->seen);  // `hubgate devices remove` may have forgotten some
+    spdlog::info("reloaded {}: {} devices from the config, {} from the registry, {} seen", cfg.file,
+                 cfg.devices.size(), dir->registered, dir->seen.size());
     // Connected devices that were removed or changed are cut off now, not at their next connect.
     // (CoAP checks a DTLS session's device on every request.)
     mqtt->recheck_devices();

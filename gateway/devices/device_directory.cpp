@@ -24,17 +24,35 @@ void DeviceDirectory::replace_static(std::vector<DeviceRecord> devices) {
     static_ = std::move(next);
 }
 
-bool DeviceDirectory::record_seen(std::string_view id) {
-    std::function<void(const std::string&)> listener;
+DeviceDirectory::Seen DeviceDirectory::record_seen(std::string_view id) {
     const std::string key(id);
     {
+        // Every CoAP request on an open listener asks: the common answer takes the shared lock.
+        std::shared_lock lock(mu_);
+        if (static_.count(key) || seen_.count(key)) return Seen::known;
+    }
+    std::function<void(const std::string&)> listener;
+    {
         std::unique_lock lock(mu_);
-        if (static_.count(key) || seen_.count(key)) return false;
+        if (static_.count(key) || seen_.count(key)) return Seen::known;
+        if (seen_.size() >= seen_limit_) return Seen::full;
         seen_.emplace(key, DeviceRecord{key, {}, {}});
         listener = seen_listener_;
     }
     if (listener) listener(key);
-    return true;
+    return Seen::added;
+}
+
+void DeviceDirectory::replace_seen(const std::vector<std::string>& ids) {
+    std::unordered_map<std::string, DeviceRecord> next;
+    for (const auto& id : ids) next.emplace(id, DeviceRecord{id, {}, {}});
+    std::unique_lock lock(mu_);
+    seen_ = std::move(next);
+}
+
+void DeviceDirectory::set_seen_limit(std::size_t limit) {
+    std::unique_lock lock(mu_);
+    seen_limit_ = limit;
 }
 
 void DeviceDirectory::set_seen_listener(std::function<void(const std::string& id)> listener) {

@@ -25,9 +25,15 @@ public:
     bool known(std::string_view id) const;
     // Replaces the static devices (config reload). Devices seen on auth = "none" listeners stay.
     void replace_static(std::vector<DeviceRecord> devices);
-    // Records an id that named itself on an auth = "none" listener; returns true the first time
-    // (and then tells the seen listener, which persists it so C2D reaches it after a restart).
-    bool record_seen(std::string_view id);
+    enum class Seen { known, added, full };
+    // Records an id that named itself on an auth = "none" listener. `added` the first time (and then
+    // the seen listener is told, which persists it so C2D reaches it after a restart); `full` when
+    // the id is new but the seen-device limit is reached: the caller refuses the device.
+    Seen record_seen(std::string_view id);
+    // Replaces the seen ids (a reload: `hubgate devices remove` may have forgotten some); the
+    // listener is not told.
+    void replace_seen(const std::vector<std::string>& ids);
+    void set_seen_limit(std::size_t limit);
     void set_seen_listener(std::function<void(const std::string& id)> listener);
     std::size_t size() const;
 
@@ -36,6 +42,7 @@ private:
     std::unordered_map<std::string, DeviceRecord> static_;
     std::unordered_map<std::string, DeviceRecord> seen_;
     std::function<void(const std::string&)> seen_listener_;
+    std::size_t seen_limit_ = 10000;
 };
 
 }  // namespace hubgate

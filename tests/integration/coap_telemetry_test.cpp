@@ -156,6 +156,24 @@ TEST_CASE("a DTLS session is refused 4.01 once its device is removed or its key 
     CHECK(s.registry.render().find("hubgate_coap_refused_total{reason=\"revoked\"} 2") != std::string::npos);
 }
 
+TEST_CASE("on plain coap a new device id beyond max_seen_devices is refused 4.03 and known ids go on") {
+    Server s;
+    s.devices.set_seen_limit(1);
+    CHECK(has_code(post({"-e", "first"}, s.uri(false, "/devices/open-1/messages/events")), "2.04"));
+    const auto r = post({"-e", "second"}, s.uri(false, "/devices/open-2/messages/events"));
+    INFO(r.output);
+    CHECK(has_code(r, "4.03"));
+    CHECK(has(r, "max_seen_devices"));
+    // A C2D GET names a device as well.
+    CHECK(has_code(test::coap_client("get", s.uri(false, "/devices/open-3/messages/devicebound")), "4.03"));
+    CHECK(has_code(post({"-e", "again"}, s.uri(false, "/devices/open-1/messages/events")), "2.04"));
+    CHECK(has_code(post({"-e", "configured"}, s.uri(false, "/devices/dev-2/messages/events")), "2.04"));
+    std::vector<std::string> bodies;
+    for (const auto& m : s.ingest.messages()) bodies.push_back(m.body);
+    CHECK(bodies == std::vector<std::string>{"first", "again", "configured"});
+    CHECK(s.registry.render().find("hubgate_coap_refused_total{reason=\"seen_devices_full\"} 2") != std::string::npos);
+}
+
 TEST_CASE("device dev-1 authenticated by PSK cannot post as dev-2 (4.03)") {
     Server s;
     auto r = post({"-e", "x", "-u", "dev-1", "-k", kKey}, s.uri(true, "/devices/dev-2/messages/events"));

@@ -35,6 +35,14 @@ struct Rig {
                                                  device_toml("sensor-1", kKey));
     std::string config = dir.write("hubgate.toml", config_text);
 
+    Rig() = default;
+    // `gateway_keys` go into the [gateway] table.
+    explicit Rig(const std::string& gateway_keys) {
+        const std::string anchor = "[gateway]\n";
+        config_text.insert(config_text.find(anchor) + anchor.size(), gateway_keys);
+        config = dir.write("hubgate.toml", config_text);
+    }
+
     RunResult cli(std::vector<std::string> args) const {
         std::vector<std::string> argv{HUBGATE_BINARY, "devices"};
         argv.insert(argv.end(), args.begin(), args.end());
@@ -173,6 +181,40 @@ TEST_CASE("devices list shows config, registered and seen devices while the gate
     const auto removed = rig.cli({"remove", "open-3"});
     CHECK_MESSAGE(removed.exit_code == 0, removed.output);
     CHECK(rig.cli({"list"}).output.find("open-3") == std::string::npos);
+}
+
+TEST_CASE("an open listener keeps at most max_seen_devices ids, also after a restart, and remove + reload makes room") {
+    Rig rig("max_seen_devices = 1\n");
+    Gateway gw(rig.dir, rig.config_text, rig.metrics_port);
+    REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output());
+    auto open = [&](const std::string& id) {
+        return mosquitto_pub(rig.open_port, id, std::nullopt,
+                             {"-q", "1", "-m", "from " + id, "-t", "devices/" + id + "/messages/events/"});
+    };
+    CHECK(open("open-1").exit_code == 0);
+    const auto refused = open("open-2");
+    CHECK(refused.exit_code != 0);
+    CHECK_MESSAGE(refused.output.find("not authori") != std::string::npos, refused.output);
+    CHECK(gw.metric("hubgate_mqtt_connects_refused_total{reason=\"seen_devices_full\"}") == 1);
+    CHECK(gw.process().output().find("max_seen_devices") != std::string::npos);  // the log says why
+
+    // The seen id is persisted: after a SIGKILL the gateway still holds it, and still no room.
+    gw.kill_and_restart();
+    REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output());
+    CHECK(open("open-1").exit_code == 0);
+    CHECK(open("open-2").exit_code != 0);
+
+    // Forgetting open-1 and reloading makes room for open-2.
+    const auto removed = rig.cli({"remove", "open-1"});
+    CHECK_MESSAGE(removed.exit_code == 0, removed.output);
+    reload(gw, 1);
+    CHECK(open("open-2").exit_code == 0);
+    CHECK(open("open-1").exit_code != 0);
+
+    REQUIRE_MESSAGE(gw.stop() == 0, gw.process().output());
+    std::vector<std::string> from;
+    for (const auto& m : stored_messages(rig.dir.file("hubgate.db"))) from.push_back(m.device_id);
+    CHECK(from == std::vector<std::string>{"open-1", "open-1", "open-2"});
 }
 
 TEST_CASE("devices add and remove refuse what they cannot do, with exit 1 and the reason") {

@@ -86,6 +86,7 @@ TEST_CASE("a minimal file gets every default") {
     CHECK(c.gateway.id == "gw-01");
     CHECK(c.gateway.data_dir == "/var/lib/hubgate");
     CHECK(c.gateway.log_level == "info");
+    CHECK(c.gateway.max_seen_devices == 10000);
 
     REQUIRE(c.listeners.size() == 1);
     CHECK(c.listeners[0].bind.host == "0.0.0.0");
@@ -199,6 +200,15 @@ TEST_CASE("max_batch_delay_ms above 60000 is out of range and 0 is allowed") {
     CHECK(contains(what, "upstream.max_batch_delay_ms"));
     const auto zero = load_text(dir, kMinimal + "max_batch_delay_ms = 0\n");
     CHECK(config_of(zero).upstream.max_batch_delay_ms == 0);
+}
+
+TEST_CASE("gateway.max_seen_devices takes 0..1000000") {
+    TempDir dir;
+    const auto zero = load_text(dir, "[gateway]\nmax_seen_devices = 0\n" + kMinimal);
+    CHECK(config_of(zero).gateway.max_seen_devices == 0);
+    const auto what = only_error_at(load_text(dir, "[gateway]\nmax_seen_devices = 1000001\n" + kMinimal), 2);
+    CHECK(contains(what, "gateway.max_seen_devices"));
+    CHECK(contains(what, "between 0 and 1000000"));
 }
 
 TEST_CASE("a negative integer is an out-of-range error") {

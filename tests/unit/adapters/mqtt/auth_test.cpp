@@ -107,6 +107,25 @@ TEST_CASE("auth none accepts any valid client id and records it as a known devic
     CHECK(dirs.known("newcomer"));
 }
 
+TEST_CASE("auth none refuses a new id with 0x05 once max_seen_devices ids are held, and takes known ones") {
+    Devices dirs;
+    dirs.set_seen_limit(2);
+    for (const char* id : {"open-1", "open-2"})
+        CHECK(authenticate({id, std::nullopt, std::nullopt}, AuthMode::none, dirs, kNow).code == ConnackCode::accepted);
+    const auto full = authenticate({"open-3", std::nullopt, std::nullopt}, AuthMode::none, dirs, kNow);
+    CHECK(full.code == ConnackCode::not_authorized);
+    CHECK(std::string(full.counter_reason) == "seen_devices_full");
+    CHECK(full.reason.find("max_seen_devices") != std::string::npos);
+    CHECK_FALSE(dirs.known("open-3"));
+    // Ids already held, and configured devices, do not count against the limit.
+    CHECK(authenticate({"open-1", std::nullopt, std::nullopt}, AuthMode::none, dirs, kNow).code == ConnackCode::accepted);
+    CHECK(authenticate({"dev-1", std::nullopt, std::nullopt}, AuthMode::none, dirs, kNow).code == ConnackCode::accepted);
+    // A reload that forgot one (`hubgate devices remove`) makes room.
+    dirs.replace_seen({"open-2"});
+    CHECK(authenticate({"open-3", std::nullopt, std::nullopt}, AuthMode::none, dirs, kNow).code == ConnackCode::accepted);
+    CHECK_FALSE(dirs.known("open-1"));
+}
+
 TEST_CASE("the device id is the second segment of a host-qualified username") {
     CHECK(device_id_from_username("hub.azure-devices.net/dev-7/?api-version=2021-04-12&DeviceClientType=x") == "dev-7");
     CHECK(device_id_from_username("dev-7") == "dev-7");
