@@ -28,6 +28,7 @@ cmake --build build-asan -j"$jobs" --target unit_tests sanitized_tests
 
 echo "== unit tests and in-process integration tests (MQTT server, upstream client, CoAP server) under ASan + UBSan =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
   ctest --test-dir build-asan -L 'unit|sanitize' --output-on-failure -j"$jobs" --timeout 300
 
 echo "== fuzzing (libFuzzer, clang-14): MQTT codec, property bags, CoAP paths, 60 s in total =="
