@@ -33,7 +33,6 @@ Status InboxTables::open(sqlite3* connection, const std::string& path, std::func
         {&take_expired_stmt, "DELETE FROM c2d_inbox WHERE expires_ms <= ? RETURNING " HUBGATE_INBOX_ROW},
         {&devices_stmt, "SELECT DISTINCT device_id FROM c2d_inbox ORDER BY device_id"},
         {&seen_stmt, "INSERT INTO known_devices (id, first_seen_ms) VALUES (?, ?) ON CONFLICT (id) DO NOTHING"},
-        {&known_stmt, "SELECT id FROM known_devices ORDER BY id"},
         {&update_seq_stmt, "UPDATE meta SET inbox_last_seq = ? WHERE id = 1"},
     };
 #undef HUBGATE_INBOX_ROW
@@ -61,7 +60,7 @@ void InboxTables::register_metrics(metrics::Registry& registry) {
 
 void InboxTables::close() noexcept {
     for (auto* s : {&find_stmt, &device_count_stmt, &insert_stmt, &next_stmt, &set_count_stmt, &delete_stmt,
-                    &take_expired_stmt, &devices_stmt, &seen_stmt, &known_stmt, &update_seq_stmt})
+                    &take_expired_stmt, &devices_stmt, &seen_stmt, &update_seq_stmt})
         s->reset();
 }
 
@@ -384,10 +383,6 @@ void Store::inbox_devices(std::function<void(std::vector<std::string>)> done) {
 
 void Store::device_seen(std::string id, std::function<void(bool)> done) {
     enqueue_inbox(std::make_unique<DeviceSeenWork>(std::move(id), std::move(done)));
-}
-
-void Store::known_devices(std::function<void(std::vector<std::string>)> done) {
-    enqueue_inbox(std::make_unique<ListWork>(&InboxTables::known_stmt, std::move(done)));
 }
 
 const char* to_string(InboxPut result) noexcept {

@@ -127,9 +127,8 @@ public:
     void inbox_devices(std::function<void(std::vector<std::string>)> done);
     // Known devices: ids first seen on an auth = "none" listener, persisted so C2D can reach them
     // after a restart. Idempotent; done(newly_added).
+    // Read back through DeviceRegistry::seen() (its own connection).
     void device_seen(std::string id, std::function<void(bool newly_added)> done = {});
-    // Sorted.
-    void known_devices(std::function<void(std::vector<std::string>)> done);
     std::uint64_t inbox_count() const noexcept;  // messages in the inbox; O(1), any thread
 
     struct Impl;
