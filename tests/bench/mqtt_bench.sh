@@ -11,26 +11,11 @@ build=$root/build-bench
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUBGATE_BENCH=ON -DHUBGATE_TESTS=OFF >/dev/null
 cmake --build "$build" --target hubgate mqtt_load -j2 >/dev/null
 
-work=$(mktemp -d /var/tmp/hubgate-bench-XXXXXX)  # the store on the real disk, not tmpfs
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source "$root/tests/bench/common.sh"
 
 key=$(head -c 32 /dev/urandom | base64)
 mport=$(free_port); hport=$(free_port); metrics=$(free_port)
-
-cat > "$work/mosquitto.conf" <<CFG
-listener $mport 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-user root
-CFG
-mosquitto -c "$work/mosquitto.conf" 2>"$work/mosquitto.log" &
-pids+=($!); mpid=$!
+start_reference_mosquitto "$mport"
 
 start_hubgate() {  # $1 = durability
   rm -f "$work"/hubgate.db*
@@ -41,12 +26,8 @@ start_hubgate() {  # $1 = durability
     printf '[[listener]]\nprotocol = "mqtt"\nbind = "127.0.0.1:%s"\nauth = "sas"\n\n' "$hport"
     for i in $(seq 0 999); do printf '[[device]]\nid = "d%s"\nkey = "%s"\n' "$i" "$key"; done
   } > "$work/hubgate.toml"
-  "$build/hubgate" run -c "$work/hubgate.toml" 2>"$work/hubgate.log" &
-  hpid=$!; pids+=($hpid)
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$metrics/healthz" >/dev/null && return; sleep 0.1; done
-  echo "hubgate did not start" >&2; cat "$work/hubgate.log" >&2; exit 1
+  run_hubgate
 }
-stop_hubgate() { kill "$hpid"; wait "$hpid" 2>/dev/null || true; }
 
 sleep 0.3
 echo "# hubgate vs mosquitto, QoS 1, 200-byte payloads, $total messages per run, median of $repeats"

@@ -12,12 +12,7 @@ build=$root/build-bench
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUBGATE_BENCH=ON -DHUBGATE_TESTS=OFF >/dev/null
 cmake --build "$build" --target hubgate -j2 >/dev/null
 
-work=$(mktemp -d /var/tmp/hubgate-bench-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+source "$root/tests/bench/common.sh"
 # connect PORT FIRST COUNT: COUNT clients "seen-FIRST".. each CONNECT (clean session 0), read the
 # CONNACK, DISCONNECT; prints how many were accepted.
 connect_all() {
@@ -46,15 +41,7 @@ PY
 }
 
 mport=$(free_port); hport=$(free_port); metrics=$(free_port)
-cat > "$work/mosquitto.conf" <<CFG
-listener $mport 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-user root
-CFG
-mosquitto -c "$work/mosquitto.conf" 2>"$work/mosquitto.log" &
-mpid=$!; pids+=($mpid)
+start_reference_mosquitto "$mport"
 
 start_hubgate() {  # $1 = max_seen_devices
   rm -f "$work"/hubgate.db*
@@ -63,12 +50,8 @@ start_hubgate() {  # $1 = max_seen_devices
     printf '[upstream]\nprofile = "mqtt"\nurl = "tcp://127.0.0.1:9"\n\n[metrics]\nbind = "127.0.0.1:%s"\n\n' "$metrics"
     printf '[[listener]]\nprotocol = "mqtt"\nbind = "127.0.0.1:%s"\nauth = "none"\n\n' "$hport"
   } > "$work/hubgate.toml"
-  "$build/hubgate" run -c "$work/hubgate.toml" 2>"$work/hubgate.log" &
-  hpid=$!; pids+=($hpid)
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$metrics/healthz" >/dev/null && return; sleep 0.1; done
-  echo "hubgate did not start" >&2; cat "$work/hubgate.log" >&2; exit 1
+  run_hubgate
 }
-stop_hubgate() { kill "$hpid"; wait "$hpid" 2>/dev/null || true; }
 
 sleep 0.3
 connect_all "$mport" 0 10 >/dev/null  # warm up: first-connection allocations are not per id
