@@ -85,7 +85,6 @@ constexpr int kHoldMs = 300;
 // Block1 uploads being reassembled: all of them together may hold this many bytes (then 5.03), and
 // one that sees no block for this long is dropped.
 constexpr std::size_t kMaxUploadBytes = 16u << 20;
-constexpr auto kUploadIdle = std::chrono::seconds(60);
 
 struct Pending {
     std::string dedup_key;
@@ -796,7 +795,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                            const coap_block_t& block, std::string_view data, std::string& assembled) {
         const auto now = std::chrono::steady_clock::now();
         for (auto it = uploads.begin(); it != uploads.end();) {
-            if (now - it->second.last_block > kUploadIdle) {
+            if (now - it->second.last_block > options.upload_idle) {
                 upload_bytes -= it->second.body.size();
                 it = uploads.erase(it);
             } else {

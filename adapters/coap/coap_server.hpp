@@ -4,6 +4,7 @@
 // gateway/app creates one; libcoap and Asio stay out of this header.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -33,6 +34,8 @@ struct ServerOptions {
     // c2d.lock_timeout_seconds: how long a served C2D message stays locked, and how long a device
     // stays reachable for C2D after its last GET of devicebound.
     std::uint32_t lock_timeout_seconds = 60;
+    // A Block1 upload with no block for this long is dropped and its bytes freed.
+    std::chrono::milliseconds upload_idle{60000};
 };
 
 class CoapServer : public C2dDeliverer {

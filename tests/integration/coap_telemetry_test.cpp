@@ -34,7 +34,7 @@ using test::has_code;
 using test::RecordingIngest;
 
 struct Server {
-    Server() {
+    explicit Server(std::chrono::milliseconds upload_idle = std::chrono::seconds(60)) {
         devices.replace_static({{"dev-1", kKey, "thermo"}, {"dev-2", kKey, ""}});
         config::Listener udp;
         udp.protocol = config::Protocol::coap;
@@ -46,6 +46,7 @@ struct Server {
         dtls.auth = config::ListenerAuth::psk;
         coap::ServerOptions opts;
         opts.listeners = {udp, dtls};
+        opts.upload_idle = upload_idle;
         server = std::make_unique<coap::CoapServer>(io, opts, devices, ingest, registry);
         auto err = server->start();
         REQUIRE_MESSAGE(!err, (err ? err->reason : ""));
@@ -379,6 +380,26 @@ TEST_CASE("a block that skips ahead of the upload is refused 4.08 and a whole up
     const auto msgs = s.ingest.messages();
     REQUIRE(msgs.size() == 1);
     CHECK(msgs[0].body == block + "tail");
+}
+
+TEST_CASE("an upload left idle past its limit is dropped: its next block is 4.08 and a new upload is stored") {
+    Server s(1s);  // 60 s in production
+    UdpPeer peer(s.server->ports().at(0));
+    const std::string block(1024, 'i');
+    peer.send(block_post(0x4100, 0x01, 0, true, block));
+    REQUIRE(wait_code(peer, 0x01, 5s) == std::optional<std::uint8_t>(kContinue));
+    peer.send(block_post(0x4101, 0x02, 1, true, block));
+    REQUIRE(wait_code(peer, 0x02, 5s) == std::optional<std::uint8_t>(kContinue));
+    std::this_thread::sleep_for(2s);  // idle past the limit (a wait, not a timing assertion)
+    peer.send(block_post(0x4102, 0x03, 2, false, "late"));
+    CHECK(wait_code(peer, 0x03, 5s) == std::optional<std::uint8_t>(kIncomplete));
+    CHECK(s.ingest.messages().empty());
+    // The device starts over and its upload is stored whole.
+    peer.send(block_post(0x4103, 0x04, 0, true, block));
+    REQUIRE(wait_code(peer, 0x04, 5s) == std::optional<std::uint8_t>(kContinue));
+    peer.send(block_post(0x4104, 0x05, 1, false, "again"));
+    CHECK(wait_code(peer, 0x05, 5s) == std::optional<std::uint8_t>(kChanged));
+    CHECK(s.bodies() == std::vector<std::string>{block + "again"});
 }
 
 TEST_CASE("a repeated block of an upload (new message id) is acknowledged again and stored once") {
