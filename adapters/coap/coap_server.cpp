@@ -575,6 +575,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             return;
         }
         const std::string key = dedup_key(peer_text(s), static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
+        // libcoap builds a notification as a confirmable response to the stored registration; a
+        // request's own response is an ACK (or NON). Held GETs were answered above.
+        if (coap_pdu_get_type(resp) == COAP_MESSAGE_CON && r != unknown) return notify(r, s, req, resp, t);
         auto pm = c2d_target(s, req, resp, key, t);
         if (!pm) return;
         auto& d = c2d[pm->device_id];
@@ -607,6 +610,30 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             auto self = w.lock();
             if (!ec && self && self->running) self->release_held(h);
         });
+    }
+
+    // A notification to an observer of a device's devicebound. If the session may no longer see the
+    // device (a reload removed it or changed its key), it gets an empty 2.05 instead of the message
+    // and stops counting as an observer (its next request gets 4.01). Not a 4.01 here: libcoap 4.3.1
+    // frees the observer when a notification's code is above 2.xx and then keeps using it
+    // (resource.c, coap_check_notify), which crashed the server; and the Observe option libcoap
+    // added cannot be removed through its public API, so the client's observation goes on, empty.
+    void notify(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
+                const RequestTarget& t) {
+        const PathMatch pm = match_path(t.path);
+        const ListenerState* l = listener_for(s);
+        if (l && l->config.protocol == config::Protocol::coaps) {
+            if (auto refusal = check_dtls_device(s, pm.device_id, "observation")) {
+                count_refusal(refusal->counter_reason);
+                spdlog::warn("coap: {} stops observing the C2D queue of {}: {}", peer_text(s), pm.device_id,
+                             refusal->text);
+                auto& d = c2d[pm.device_id];
+                if (d.observers.erase(s)) observer_gauge.add(-1);
+                coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
+                return;
+            }
+        }
+        write_devicebound(r, s, req, resp, pm.device_id);
     }
 
     // A held answer goes out as a separate response. libcoap 4.3.1 clients (coap-client among them)

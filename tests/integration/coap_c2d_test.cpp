@@ -17,6 +17,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "tests/support/coap_client.hpp"
+#include "tests/support/coap_psk_client.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording_ingest.hpp"
@@ -324,6 +325,33 @@ TEST_CASE("an observer of an empty queue gets the next message as a notification
     // coap-client cancelled its registration when it ended.
     CHECK(test::eventually(
         [&] { return s.registry.render().find("hubgate_coap_observers 0\n") != std::string::npos; }, 10s));
+}
+
+TEST_CASE("a DTLS observer whose key a reload changed gets an empty notification, not the message, and the lock expires") {
+    Server s(1);  // lock timeout 1 s
+    FakeRelay relay(s);
+    test::CoapPskClient dev(s.server->ports().at(1), "dev-1", kKey);
+    dev.send(COAP_REQUEST_CODE_GET, "devices/dev-1/messages/devicebound", {}, true);
+    const auto registered = dev.next();
+    REQUIRE(registered.has_value());
+    CHECK(registered->code == "2.05");  // empty queue: registered
+    s.devices.replace_static({{"dev-1", "bmV3LWtleS1uZXcta2V5LW5ldw==", "thermo"}, {"dev-2", kKey, ""}});
+    relay.queue("dev-1", "for the old key's holder? no");
+    relay.pump("dev-1");
+    const auto note = dev.next();
+    REQUIRE(note.has_value());
+    CHECK(note->code == "2.05");  // libcoap 4.3.1 crashes on an error notification (see notify())
+    CHECK(note->payload.empty());
+    // The session no longer counts as an observer: the lock expires undelivered.
+    CHECK(test::eventually([&] { return !relay.seen().empty(); }, 10s));
+    CHECK(relay.seen().front() == DeliveryOutcome::not_delivered);
+    CHECK(s.registry.render().find("hubgate_coap_observers 0") != std::string::npos);
+    // Its next request is refused, and the server serves others.
+    dev.send(COAP_REQUEST_CODE_GET, "devices/dev-1/messages/devicebound");
+    const auto after = dev.next();
+    REQUIRE(after.has_value());
+    CHECK(after->code == "4.01");
+    CHECK(test::has_code(client("get", s.uri(false, "/devices/dev-2/messages/devicebound")), "2.05"));
 }
 
 TEST_CASE("a device that only observes stays reachable past the lock timeout") {

@@ -1,6 +1,6 @@
 // A DTLS-PSK CoAP client on libcoap's own client API that keeps one DTLS session across requests,
-// for what coap-client (one session per run) cannot show: a request on a session that began before
-// the gateway's devices changed. Used from one test thread; the server runs in its own context.
+// for what coap-client (one session per run) cannot show: a request, or an Observe notification, on
+// a session that began before the gateway's devices changed. Used from one test thread; the server runs in its own context.
 #pragma once
 
 #include <arpa/inet.h>
@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
 
 namespace hubgate::test {
@@ -47,28 +49,48 @@ public:
     CoapPskClient(const CoapPskClient&) = delete;
     CoapPskClient& operator=(const CoapPskClient&) = delete;
 
-    // A confirmable POST of `payload` to `path` ("devices/d/messages/events") on the session;
-    // returns the response code as "2.04", or "" when none came within `timeout`.
-    std::string post(const std::string& path, const std::string& payload,
-                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-        coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST, coap_new_message_id(session_),
+    struct Response {
+        std::string code;  // "2.05"
+        std::string payload;
+    };
+
+    // Sends a confirmable request on the session; answers (and notifications) queue up for next().
+    // `observe`: a GET that registers as an observer (Observe: 0).
+    void send(coap_pdu_code_t method, const std::string& path, const std::string& payload = {}, bool observe = false) {
+        coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_CON, method, coap_new_message_id(session_),
                                         coap_session_max_pdu_size(session_));
         REQUIRE(pdu != nullptr);
         std::uint8_t token[8];
         std::size_t token_len = 0;
         coap_session_new_token(session_, &token_len, token);
         coap_add_token(pdu, token_len, token);
+        if (observe) coap_add_option(pdu, COAP_OPTION_OBSERVE, 0, nullptr);  // option 6 before Uri-Path (11)
         for (std::size_t at = 0; at <= path.size();) {
             const auto slash = std::min(path.find('/', at), path.size());
             coap_add_option(pdu, COAP_OPTION_URI_PATH, slash - at, reinterpret_cast<const std::uint8_t*>(path.data() + at));
             at = slash + 1;
         }
-        coap_add_data(pdu, payload.size(), reinterpret_cast<const std::uint8_t*>(payload.data()));
-        code_.clear();
+        if (!payload.empty()) coap_add_data(pdu, payload.size(), reinterpret_cast<const std::uint8_t*>(payload.data()));
         REQUIRE(coap_send(session_, pdu) != COAP_INVALID_MID);
+    }
+
+    // The next answer or notification, or nullopt when none came within `timeout`.
+    std::optional<Response> next(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (code_.empty() && std::chrono::steady_clock::now() < deadline) coap_io_process(ctx_, 50);
-        return code_;
+        while (responses_.empty() && std::chrono::steady_clock::now() < deadline) coap_io_process(ctx_, 50);
+        if (responses_.empty()) return std::nullopt;
+        auto r = std::move(responses_.front());
+        responses_.pop_front();
+        return r;
+    }
+
+    // A confirmable POST of `payload` to `path` ("devices/d/messages/events") on the session;
+    // returns the response code as "2.04", or "" when none came within `timeout`.
+    std::string post(const std::string& path, const std::string& payload,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+        send(COAP_REQUEST_CODE_POST, path, payload);
+        const auto r = next(timeout);
+        return r ? r->code : std::string();
     }
 
 private:
@@ -77,7 +99,12 @@ private:
         auto* self = static_cast<CoapPskClient*>(coap_session_get_app_data(s));
         const auto code = static_cast<unsigned>(coap_pdu_get_code(received));
         if (code == 0) return COAP_RESPONSE_OK;  // an empty ACK: the answer follows separately
-        self->code_ = std::to_string(code >> 5) + "." + (code % 32 < 10 ? "0" : "") + std::to_string(code % 32);
+        Response r;
+        r.code = std::to_string(code >> 5) + "." + (code % 32 < 10 ? "0" : "") + std::to_string(code % 32);
+        std::size_t len = 0;
+        const std::uint8_t* data = nullptr;
+        if (coap_get_data(received, &len, &data) && len) r.payload.assign(reinterpret_cast<const char*>(data), len);
+        self->responses_.push_back(std::move(r));
         return COAP_RESPONSE_OK;
     }
 
@@ -85,7 +112,7 @@ private:
     std::string key_;
     coap_context_t* ctx_ = nullptr;
     coap_session_t* session_ = nullptr;
-    std::string code_;
+    std::deque<Response> responses_;
 };
 
 }  // namespace hubgate::test
