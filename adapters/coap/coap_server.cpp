@@ -468,8 +468,10 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
     // On coaps, a request's device must be the session's PSK identity, and must still have the key
     // the session shook hands with: a DTLS session outlives a reload that removed the device or
-    // changed its key, and is refused from then on (4.01; a new handshake decides).
-    std::optional<Refusal> check_dtls_device(coap_session_t* s, const std::string& device, const char* what) {
+    // changed its key, and is refused from then on (4.01; a new handshake decides). `module_id`, when
+    // given, gets the device's configured module (one directory lookup per request).
+    std::optional<Refusal> check_dtls_device(coap_session_t* s, const std::string& device, const char* what,
+                                             std::string* module_id = nullptr) {
         const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
         const std::string_view identity =
             ident ? std::string_view(reinterpret_cast<const char*>(ident->s), ident->length) : std::string_view();
@@ -483,6 +485,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             rec->key != std::string_view(reinterpret_cast<const char*>(psk->s), psk->length))
             return Refusal{4, 1, "revoked",
                            "device '" + device + "' was removed or its key changed since this DTLS session began"};
+        if (module_id && !rec->module_id.empty()) *module_id = rec->module_id;
         return std::nullopt;
     }
 
@@ -574,10 +577,10 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             write_devicebound(r, s, req, resp, pm.device_id);
             return;
         }
-        const std::string key = dedup_key(peer_text(s), static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
         // libcoap builds a notification as a confirmable response to the stored registration; a
         // request's own response is an ACK (or NON). Held GETs were answered above.
         if (coap_pdu_get_type(resp) == COAP_MESSAGE_CON && r != unknown) return notify(r, s, req, resp, t);
+        const std::string key = dedup_key(peer_text(s), static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
         auto pm = c2d_target(s, req, resp, key, t);
         if (!pm) return;
         auto& d = c2d[pm->device_id];
@@ -630,6 +633,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                 auto& d = c2d[pm.device_id];
                 if (d.observers.erase(s)) observer_gauge.add(-1);
                 coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
+                count_code(2, 5);
                 return;
             }
         }
@@ -937,8 +941,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
         std::string module_id = l->config.module_id;
         if (l->config.protocol == config::Protocol::coaps) {
-            if (auto r = check_dtls_device(s, pm.device_id, "POST")) return refuse(resp, key, peer, *r);
-            if (auto rec = devices.find(pm.device_id); rec && !rec->module_id.empty()) module_id = rec->module_id;
+            if (auto r = check_dtls_device(s, pm.device_id, "POST", &module_id)) return refuse(resp, key, peer, *r);
         } else {
             if (auto r = record_seen(pm.device_id)) return refuse(resp, key, peer, *r);
             if (auto rec = devices.find(pm.device_id); rec && !rec->module_id.empty()) module_id = rec->module_id;

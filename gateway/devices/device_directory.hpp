@@ -1,6 +1,7 @@
-// Which devices the gateway knows and their keys: static [[device]] entries from config (replaced
-// on SIGHUP) plus ids first seen on an `auth = "none"` listener. Read by the adapters' auth on
-// every CONNECT and by the C2D relay; thread-safe.
+// Which devices the gateway knows and their keys: devices with keys ([[device]] entries from config
+// and the registry of `hubgate devices add`, replaced on SIGHUP) plus ids first seen on an
+// `auth = "none"` listener (at most set_seen_limit() of them). Read by the adapters' auth on every
+// CONNECT and by the C2D relay; thread-safe.
 #pragma once
 
 #include <functional>
@@ -23,7 +24,8 @@ class DeviceDirectory {
 public:
     std::optional<DeviceRecord> find(std::string_view id) const;
     bool known(std::string_view id) const;
-    // Replaces the static devices (config reload). Devices seen on auth = "none" listeners stay.
+    // Replaces the devices with keys (config and registry, at start and on SIGHUP). Devices seen on
+    // auth = "none" listeners stay.
     void replace_static(std::vector<DeviceRecord> devices);
     enum class Seen { known, added, full };
     // Records an id that named itself on an auth = "none" listener. `added` the first time (and then

@@ -137,6 +137,7 @@ TEST_CASE("a 200 KB block-wise upload arrives whole over plain UDP and over DTLS
     CHECK(msgs[0].body == body);
     CHECK(msgs[1].body == body);
     CHECK(msgs[1].system.content_type == "application/octet-stream");
+    CHECK(msgs[1].module_id == "thermo");  // over coaps too, the device's configured module
 }
 
 TEST_CASE("a DTLS-PSK client with the wrong key gets no answer and nothing is stored") {
