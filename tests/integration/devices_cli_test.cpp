@@ -3,6 +3,9 @@
 // a removed one is refused after SIGHUP, and every refusal of the CLI says why.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <filesystem>
 #include <sstream>
@@ -215,6 +218,47 @@ TEST_CASE("an open listener keeps at most max_seen_devices ids, also after a res
     std::vector<std::string> from;
     for (const auto& m : stored_messages(rig.dir.file("hubgate.db"))) from.push_back(m.device_id);
     CHECK(from == std::vector<std::string>{"open-1", "open-1", "open-2"});
+}
+
+TEST_CASE("sas-token signs for a registered device, and a config entry for the same id wins over the registry") {
+    Rig rig;
+    const auto pump = rig.add({"pump-7"});
+    auto token = run({HUBGATE_BINARY, "sas-token", "-c", rig.config, "pump-7"});
+    REQUIRE_MESSAGE(token.exit_code == 0, token.output);
+    token.output.erase(token.output.find_last_not_of('\n') + 1);
+    CHECK(token.output.rfind("SharedAccessSignature ", 0) == 0);
+    const std::string topic = "devices/pump-7/messages/events/";
+    {
+        Gateway gw(rig.dir, rig.config_text, rig.metrics_port);
+        REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output());
+        const auto r = mosquitto_pub(rig.port, "pump-7", token.output, {"-q", "1", "-m", "x", "-t", topic});
+        CHECK_MESSAGE(r.exit_code == 0, r.output);
+        REQUIRE(gw.stop() == 0);
+    }
+
+    // The config now also defines pump-7, with another key: its entry is used, with a warning.
+    const auto text = rig.config_text + device_toml("pump-7", kKey);
+    Gateway gw(rig.dir, text, rig.metrics_port);
+    REQUIRE_MESSAGE(gw.wait_ready(), gw.process().output());
+    CHECK(gw.process().output().find("device pump-7 is in") != std::string::npos);
+    CHECK(mosquitto_pub(rig.port, "pump-7", device_token("pump-7", kKey), {"-q", "1", "-m", "x", "-t", topic})
+              .exit_code == 0);
+    CHECK(mosquitto_pub(rig.port, "pump-7", token.output, {"-q", "1", "-m", "x", "-t", topic}).exit_code != 0);
+    CHECK(rig.publish(pump, "registry key").exit_code != 0);
+}
+
+TEST_CASE("run as root, devices add leaves the database to the owner of the data directory") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: needs root (CI runs as root)");
+        return;
+    }
+    Rig rig;
+    REQUIRE(::chown(rig.dir.path().c_str(), 65534, 65534) == 0);  // nobody:nogroup, as a service user
+    rig.add({"pump-7"});
+    struct stat st {};
+    REQUIRE(::stat(rig.dir.file("hubgate.db").c_str(), &st) == 0);
+    CHECK(st.st_uid == 65534u);
+    CHECK(st.st_gid == 65534u);
 }
 
 TEST_CASE("devices add and remove refuse what they cannot do, with exit 1 and the reason") {
