@@ -56,6 +56,11 @@ struct Upstream {
     bool batch = true;
     std::uint32_t max_batch_bytes = 262144;
     std::uint32_t max_batch_delay_ms = 50;
+    // While the hub is unreachable (TCP refused or timed out), retry every few hundred ms for this
+    // long into the outage before backing off; a hub that refuses (CONNACK error, TLS/auth) backs off
+    // at once. docs/upstream.md has the schedule.
+    std::uint32_t fast_retry_seconds = 30;
+    std::uint32_t backoff_max_ms = 10000;  // the backoff's cap (IoT Hub device SDKs use 10 s)
 
     // `{gw}` in upstream topics: connection string DeviceId or gateway.id (mqtt profile).
     std::string gateway_device_id;

@@ -462,7 +462,8 @@ void Loader::load_upstream(const toml::value& root) {
     const int line = line_of(t);
     if (t)
         check_keys(tab, "[upstream]", {"profile", "connection_string", "url", "client_id", "username", "password",
-                                       "ca_file", "batch", "max_batch_bytes", "max_batch_delay_ms"});
+                                       "ca_file", "batch", "max_batch_bytes", "max_batch_delay_ms",
+                                       "fast_retry_seconds", "backoff_max_ms"});
     else if (find(root, "upstream"))
         return;  // present but not a table: already reported
 
@@ -482,6 +483,8 @@ void Loader::load_upstream(const toml::value& root) {
     get_bool(tab, "batch", "upstream.batch", u.batch);
     get_uint(tab, "max_batch_bytes", "upstream.max_batch_bytes", u.max_batch_bytes, 1024, 262144);
     get_uint(tab, "max_batch_delay_ms", "upstream.max_batch_delay_ms", u.max_batch_delay_ms, 0, 60000);
+    get_uint(tab, "fast_retry_seconds", "upstream.fast_retry_seconds", u.fast_retry_seconds, 0, 86400);
+    get_uint(tab, "backoff_max_ms", "upstream.backoff_max_ms", u.backoff_max_ms, 100, 3600000);
     if (!profile_ok) return;
 
     if (u.profile == UpstreamProfile::azure_iot_hub) {

@@ -1,0 +1,2 @@
+// Placeholder: replaced by the decoders.
+#include "gateway/translate/decoder.hpp"

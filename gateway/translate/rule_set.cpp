@@ -1,0 +1,2 @@
+// Placeholder: replaced by the rule engine.
+#include "gateway/translate/rule_set.hpp"
