@@ -25,7 +25,13 @@ enum class SenmlEncoding { sniff, json, cbor };
 // `sensml`: the Content-Format said SenSML (111/113); only source_content_type differs.
 Decoded decode_senml(const DecodeInput& in, SenmlEncoding encoding, bool sensml);  // senml_decoder.cpp
 
-// --- shared helpers (decoder.cpp) ---
+// --- shared helpers (decoder.cpp unless said) ---
+
+// One CBOR data item filling all of `bytes`, as JSON per RFC 8949 §6.1. `senml`: integer keys of
+// the maps inside the top-level array are RFC 8428 Table 4's labels (an unknown one is dropped),
+// `vd` must be a byte string and the text labels text, decimal fractions become numbers.
+// On failure `error` is a short reason with the byte offset. (cbor_decoder.cpp)
+bool cbor_to_json(std::string_view bytes, bool senml, nlohmann::json& out, std::string& error);
 
 Decoded failure(DecodeStatus status, std::string reason);
 
