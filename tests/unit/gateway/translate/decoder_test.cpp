@@ -236,3 +236,64 @@ TEST_CASE("auto follows the Content-Format: 0 text, 42 binary, 50 json, an unkno
     REQUIRE(unknown.status == DecodeStatus::ok);
     CHECK_FALSE(unknown.is_json);
 }
+
+// --- the device families' documented payloads ---
+
+TEST_CASE("Zigbee2MQTT device and bridge JSON is kept as it arrived") {
+    for (const char* file : {"zigbee2mqtt/device_WSDCGQ01LM.json", "zigbee2mqtt/device_WXKG01LM.json",
+                             "zigbee2mqtt/device_RTCGQ01LM.json", "zigbee2mqtt/device_LED1545G12.json",
+                             "zigbee2mqtt/bridge_event_device_joined.json"}) {
+        CAPTURE(file);
+        const std::string bytes = payload(file);
+        const Decoded d = run(Format::json, bytes, std::nullopt, {}, true);
+        REQUIRE(d.status == DecodeStatus::ok);
+        CHECK(d.body == bytes);
+    }
+    const Decoded t = run(Format::json, payload("zigbee2mqtt/device_WSDCGQ01LM.json"), std::nullopt, {}, true);
+    CHECK(t.doc.at("temperature") == 27.34);
+    const Decoded e = run(Format::json, payload("zigbee2mqtt/bridge_event_device_joined.json"), std::nullopt, {}, true);
+    CHECK(e.doc.at("/data/ieee_address"_json_pointer) == "0x90fd9ffffe6494fc");
+}
+
+TEST_CASE("Zigbee2MQTT's bridge state is not JSON: the json format refuses it, text makes it a string") {
+    CHECK(run(Format::json, payload("zigbee2mqtt/bridge_state_online.txt")).status == DecodeStatus::bad_payload);
+    CHECK(run(Format::text, payload("zigbee2mqtt/bridge_state_online.txt")).body == R"("online")");
+    CHECK(run(Format::text, payload("zigbee2mqtt/bridge_state_offline.txt"), std::nullopt, "bridge").body ==
+          R"({"bridge":"offline"})");
+}
+
+TEST_CASE("Homie property values become numbers, booleans and strings") {
+    CHECK(run(Format::text, payload("homie/engine_temperature.txt"), std::nullopt, "temperature").body ==
+          R"({"temperature":21.5})");
+    CHECK(run(Format::text, payload("homie/light_power.txt"), std::nullopt, "power").body == R"({"power":true})");
+    CHECK(run(Format::text, payload("homie/state_init.txt")).body == R"("init")");
+    CHECK(run(Format::text, payload("homie/state_lost.txt")).body == R"("lost")");
+    CHECK(run(Format::text, payload("homie/color_rgb.txt")).body == R"("rgb,100,100,100")");
+}
+
+TEST_CASE("ESPHome's states and availability become booleans and strings") {
+    CHECK(run(Format::text, payload("esphome/binary_sensor_state_on.txt")).body == "true");
+    CHECK(run(Format::text, payload("esphome/binary_sensor_state_off.txt")).body == "false");
+    CHECK(run(Format::text, payload("esphome/status_online.txt")).body == R"("online")");
+    CHECK(run(Format::text, payload("esphome/status_offline.txt")).body == R"("offline")");
+    CHECK(run(Format::text, payload("esphome/sensor_state_nan_as_none.txt"), std::nullopt, "temperature").body ==
+          R"({"temperature":"None"})");
+}
+
+TEST_CASE("Shelly Gen1's relay on and off become booleans") {
+    const Decoded on = run(Format::text, payload("shelly/relay_0_on.txt"), std::nullopt, "relay", true);
+    REQUIRE(on.status == DecodeStatus::ok);
+    CHECK(on.body == R"({"relay":true})");
+    CHECK(on.doc == nlohmann::json::parse(R"({"relay":true})"));
+    CHECK(run(Format::text, payload("shelly/relay_0_off.txt"), std::nullopt, "relay").body == R"({"relay":false})");
+}
+
+TEST_CASE("auto keeps a device's JSON and passes its plain text on as bytes") {
+    CHECK(run(Format::automatic, payload("zigbee2mqtt/device_LED1545G12.json")).is_json);
+    const Decoded t = run(Format::automatic, payload("esphome/binary_sensor_state_on.txt"));
+    CHECK_FALSE(t.is_json);
+    CHECK(t.body == "ON");
+    // "true" and "21.5" are JSON texts, so auto keeps them as JSON
+    CHECK(run(Format::automatic, payload("homie/light_power.txt")).is_json);
+    CHECK(run(Format::automatic, payload("homie/engine_temperature.txt")).body == "21.5");
+}
