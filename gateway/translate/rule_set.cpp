@@ -511,7 +511,7 @@ Translation RuleSet::translate(const Inbound& in, const ChildPolicy& children) c
             if (t.reason.empty()) t.reason = describe_miss(r, "module", failed);
             continue;
         }
-        msg.properties.reserve(r.properties.size() + (in.query ? in.query->size() : 0) + 1);
+        if (const auto n = r.properties.size() + (in.query ? in.query->size() : 0); n != 0) msg.properties.reserve(n + 1);
         bool missed = false;
         for (const auto& [name, value_template] : r.properties) {
             if (raw && value_template.uses_json()) continue;

@@ -75,7 +75,8 @@ class RuleSet {
 public:
     // Compiles specs in file order. Errors (with the spec's lines) for bad patterns, unknown
     // placeholders, bad pointers, bad formats, listeners not in `listener_names`. On any error the
-    // result is null and `errors` says why.
+    // result is null and `errors` says why (every error of every rule). Each error takes its key's
+    // line field when set, else the [[rule]] table's; `topic_line` serves `path` too.
     static std::shared_ptr<const RuleSet> compile(const std::vector<RuleSpec>& specs,
                                                   const std::vector<std::string>& listener_names,
                                                   const std::string& gateway_id,
@@ -87,11 +88,23 @@ public:
     // `unmatched` defaults to drop).
     bool names_listener(std::string_view listener, Transport t) const noexcept;
 
+    // Tries the rules whose pattern matches in.topic in file order, skipping those whose
+    // `listeners` exclude in.listener and those whose {json:} templates name nothing (or not a
+    // string or number) in the body; the first other one decides the verdict: a decode error
+    // under `refuse`, bad_device_id, spoof, or accepted (a decode error under `raw` included). No
+    // candidate left: unmatched. Thread-safe (per-thread scratch).
+    //  - `{name}` never matches an empty topic level; on MQTT a first level starting with '$' is
+    //    matched only by a literal segment (as MQTT wildcards treat $SYS).
+    //  - Properties: the rule's, then CoAP query options whose names the rule does not set, then
+    //    source-content-type or decode-error.
+    //  - A raw body (decode error) sets no creation time and leaves time_ignored false.
     Translation translate(const Inbound& in, const ChildPolicy& children) const;
 
     // The MQTT topic a C2D message for a device takes, from its remembered route: nullopt when the
     // rule has no c2d_topic (or no longer exists): use IoT Hub's devicebound topic. An error when a
-    // `{prop:NAME}` is missing from the message (the message is rejected with that reason).
+    // `{prop:NAME}` is missing from the message (the message is rejected with that reason), when the
+    // route lacks a capture the rule now needs (the rule changed since), or when the rendering is
+    // no MQTT topic name (a property value with + # or NUL). A property without a value renders "".
     std::optional<Result<std::string>> c2d_topic(const Route& route, const HubMessage& c2d) const;
 
 private:

@@ -532,6 +532,19 @@ TEST_CASE("on_decode_error raw keeps the bytes, says why, and applies what needs
     CHECK(t.route.rule == "tasmota");
 }
 
+TEST_CASE("a payload the matching rule cannot decode stays with that rule; the next rule is not tried") {
+    auto json = topic_rule("json", "tele/{device}/SENSOR");
+    json.time = "/Time";
+    auto text = topic_rule("text", "tele/{device}/SENSOR");
+    text.format = "text";
+    const auto set = compiled({json, text});
+    const auto t = translated(*set, mqtt("tele/ds1820/SENSOR", "Temperature 20.9"));
+    CHECK(t.rule == "json");
+    CHECK(t.decode_error);
+    CHECK_FALSE(t.time_ignored);  // a raw body has no time to ignore; the decode error is what counts
+    CHECK(t.message.system.creation_time.empty());
+}
+
 TEST_CASE("on_decode_error refuse refuses a bad payload as refused_decode and builds nothing") {
     auto spec = topic_rule("tasmota", "tele/{device}/SENSOR");
     spec.on_decode_error = "refuse";
