@@ -1,7 +1,7 @@
 // The rule engine (gateway/translate/rule_set.hpp, DESIGN.md "Translation rules"): which rule a
 // message meets, what hub message it makes, whose it may be, where C2D goes back, and what
-// check-config says about a bad rule. Tasmota payloads are the documentation's (tests/data/); the
-// other families' are written as their documentation shows them (topic layout and value spelling).
+// check-config says about a bad rule. Device payloads are the families' documented ones
+// (tests/data/README.md); small inline JSON only where a test is about one value's form.
 #include "gateway/translate/rule_set.hpp"
 
 #include <doctest/doctest.h>
@@ -131,7 +131,7 @@ TEST_CASE("the route lists every capture in pattern order") {
     spec.format = "text";
     spec.device = "{device}";
     const auto set = compiled({spec});
-    const auto t = translated(*set, mqtt("shellies/shelly1-ABC123/relay/0", "on"));
+    const auto t = translated(*set, mqtt("shellies/shelly1-ABC123/relay/0", payload("shelly/relay_0_on.txt")));
     REQUIRE(t.verdict == Verdict::accepted);
     CHECK(t.route.captures == Captures{{"device", "shelly1-ABC123"}, {"n", "0"}});
 }
@@ -141,7 +141,7 @@ TEST_CASE("a final {name*} capture takes the rest of the topic, or nothing") {
     spec.format = "auto";
     spec.properties = {{"z2m-topic", "{rest}"}};
     const auto set = compiled({spec});
-    const auto nested = translated(*set, mqtt("zigbee2mqtt/bridge/state", "online"));
+    const auto nested = translated(*set, mqtt("zigbee2mqtt/bridge/state", payload("zigbee2mqtt/bridge_state_online.txt")));
     REQUIRE(nested.verdict == Verdict::accepted);
     CHECK(property(nested.message, "z2m-topic") == "bridge/state");
     const auto bare = translated(*set, mqtt("zigbee2mqtt", "{}"));
@@ -155,29 +155,31 @@ TEST_CASE("a rule whose pattern starts with a capture matches ESPHome's {prefix}
     spec.device = "{prefix}";
     spec.field = "{name}";
     const auto set = compiled({spec});
-    const auto t = translated(*set, mqtt("livingroom/sensor/temperature/state", "21.5"));
+    const auto t = translated(*set, mqtt("livingroom/sensor/temperature/state",
+                                         payload("esphome/sensor_state_nan_as_none.txt")));
     REQUIRE(t.verdict == Verdict::accepted);
     CHECK(t.message.device_id == "livingroom");
-    CHECK(t.message.body == R"({"temperature":21.5})");
+    CHECK(t.message.body == R"({"temperature":"None"})");
 }
 
 TEST_CASE("a '$' segment of a Homie pattern is matched literally") {
-    auto state = topic_rule("homie-state", "homie/{device}/$state");
+    auto state = topic_rule("homie-state", "homie/5/{device}/$state");
     state.format = "text";
     state.device = "{device}";
     state.field = "state";
-    auto property_rule = topic_rule("homie-property", "homie/{device}/{node}/{prop_name}");
+    auto property_rule = topic_rule("homie-property", "homie/5/{device}/{node}/{prop_name}");
     property_rule.format = "text";
     property_rule.device = "{device}";
     property_rule.field = "{prop_name}";
     const auto set = compiled({state, property_rule});
-    const auto ready = translated(*set, mqtt("homie/weather-1/$state", "ready"));
-    CHECK(ready.rule == "homie-state");
-    CHECK(ready.message.body == R"({"state":"ready"})");
-    const auto temperature = translated(*set, mqtt("homie/weather-1/sensor/temperature", "21.5"));
+    const auto init = translated(*set, mqtt("homie/5/super-car/$state", payload("homie/state_init.txt")));
+    CHECK(init.rule == "homie-state");
+    CHECK(init.message.body == R"({"state":"init"})");
+    const auto temperature =
+        translated(*set, mqtt("homie/5/super-car/engine/temperature", payload("homie/engine_temperature.txt")));
     CHECK(temperature.rule == "homie-property");
     CHECK(temperature.message.body == R"({"temperature":21.5})");
-    CHECK(translated(*set, mqtt("homie/weather-1/$stats", "x")).verdict == Verdict::unmatched);
+    CHECK(translated(*set, mqtt("homie/5/super-car/$stats", "x")).verdict == Verdict::unmatched);
 }
 
 TEST_CASE("the first rule in file order wins when patterns overlap") {
@@ -367,6 +369,21 @@ TEST_CASE("module is the rule's template, else the device's or listener's defaul
     CHECK(translated(*set, state).message.module_id == "edge");
 }
 
+TEST_CASE("SenML: {json:} and time point into the resolved records") {
+    auto spec = path_rule("senml", "/sensors/{device}");
+    spec.format = "senml";
+    spec.device = "{device}";
+    spec.properties = {{"sensor", "{json:/0/n}"}, {"unit", "{json:/0/u}"}};
+    spec.time = "/0/t";
+    const auto set = compiled({spec});
+    // RFC 8428 §5.1.1: one record without a time, taken as the gateway's receive time.
+    const auto t = translated(*set, coap("/sensors/t1", payload("senml/rfc8428-5.1.1-single-data-point.json")));
+    REQUIRE(t.verdict == Verdict::accepted);
+    CHECK(property(t.message, "sensor") == "urn:dev:ow:10e2073a01080063");
+    CHECK(property(t.message, "unit") == "Cel");
+    CHECK(t.message.system.creation_time == "2023-11-14T22:13:20Z");
+}
+
 // --- output -----------------------------------------------------------------------------------------
 
 TEST_CASE("a JSON body is kept byte for byte as UTF-8 JSON, without source-content-type") {
@@ -426,7 +443,7 @@ TEST_CASE("a device id other than the authenticated one is a spoof unless it is 
     auto spec = topic_rule("z2m", "zigbee2mqtt/{device}");
     spec.device = "{device}";
     const auto set = compiled({spec});
-    auto in = mqtt("zigbee2mqtt/kitchen_sensor", R"({"temperature":21.3,"humidity":45.2,"battery":97})");
+    auto in = mqtt("zigbee2mqtt/kitchen_sensor", payload("zigbee2mqtt/device_WSDCGQ01LM.json"));
     in.auth_device = "z2m-bridge";
     const auto t = translated(*set, in);
     CHECK(t.verdict == Verdict::spoof);
@@ -446,14 +463,14 @@ TEST_CASE("a bridge's children policy lets it speak for the devices it allows") 
         asked.emplace_back(authenticated, device);
         return device.substr(0, 8) == "kitchen_";
     };
-    auto in = mqtt("zigbee2mqtt/kitchen_sensor", R"({"temperature":21.3})");
+    auto in = mqtt("zigbee2mqtt/kitchen_sensor", payload("zigbee2mqtt/device_WSDCGQ01LM.json"));
     in.auth_device = "z2m-bridge";
     const auto child = translated(*set, in, kitchen_only);
     CHECK(child.verdict == Verdict::accepted);
     CHECK(child.message.device_id == "kitchen_sensor");
     CHECK(asked == std::vector<std::pair<std::string, std::string>>{{"z2m-bridge", "kitchen_sensor"}});
 
-    auto other = mqtt("zigbee2mqtt/garage_door", R"({"contact":true})");
+    auto other = mqtt("zigbee2mqtt/garage_door", payload("zigbee2mqtt/device_WXKG01LM.json"));
     other.auth_device = "z2m-bridge";
     CHECK(translated(*set, other, kitchen_only).verdict == Verdict::spoof);
 }
@@ -476,7 +493,7 @@ TEST_CASE("on an open listener the rule's device id is taken as given") {
     const auto set = compiled({spec});
     bool asked = false;
     const ChildPolicy policy = [&](std::string_view, std::string_view) { return asked = true, false; };
-    const auto t = translated(*set, mqtt("zigbee2mqtt/kitchen_sensor", R"({"temperature":21.3})"), policy);
+    const auto t = translated(*set, mqtt("zigbee2mqtt/kitchen_sensor", payload("zigbee2mqtt/device_WSDCGQ01LM.json")), policy);
     CHECK(t.verdict == Verdict::accepted);
     CHECK(t.message.device_id == "kitchen_sensor");
     CHECK_FALSE(asked);
@@ -486,7 +503,7 @@ TEST_CASE("a rendered device id that breaks IoT Hub's id rule is bad_device_id")
     auto spec = topic_rule("z2m", "zigbee2mqtt/{device}");
     spec.device = "{device}";
     const auto set = compiled({spec});
-    const auto t = translated(*set, mqtt("zigbee2mqtt/Kitchen Sensor", R"({"temperature":21.3})"));
+    const auto t = translated(*set, mqtt("zigbee2mqtt/Kitchen Sensor", payload("zigbee2mqtt/device_WSDCGQ01LM.json")));
     CHECK(t.verdict == Verdict::bad_device_id);
     CHECK(t.reason.find("device id 'Kitchen Sensor', which is not an IoT Hub id") != std::string::npos);
     CHECK(t.message.device_id.empty());
