@@ -487,7 +487,8 @@ Translation RuleSet::translate(const Inbound& in, const ChildPolicy& children) c
         if (raw && r.refuse_on_decode_error) {
             t.verdict = d.status == DecodeStatus::unsupported_format ? Verdict::refused_format : Verdict::refused_decode;
             t.rule = r.name;
-            t.reason = "rule '" + r.name + "' (format " + to_string(r.format) + ") refused the payload: " + d.reason;
+            // Adapters and logs put "rule NAME" before a reason; a decode reason is the decoder's.
+            t.reason = std::string("format ") + to_string(r.format) + ": " + d.reason;
             return t;
         }
         values.doc = !raw && d.has_doc ? &d.doc : nullptr;
@@ -547,7 +548,7 @@ Translation RuleSet::translate(const Inbound& in, const ChildPolicy& children) c
             msg.system.content_type = "application/octet-stream";
             msg.properties.set(std::string(kDecodeErrorProperty), d.reason);
             t.decode_error = true;
-            t.reason = "rule '" + r.name + "' (format " + to_string(r.format) + ") kept the payload raw: " + d.reason;
+            t.reason = std::string("format ") + to_string(r.format) + ": " + d.reason;
         } else {
             if (r.time) {
                 const nlohmann::json* at = values.doc ? r.time->resolve(*values.doc) : nullptr;
