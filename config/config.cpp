@@ -28,6 +28,16 @@ const char* to_string(ListenerAuth a) noexcept {
         case ListenerAuth::sas: return "sas";
         case ListenerAuth::none: return "none";
         case ListenerAuth::psk: return "psk";
+        case ListenerAuth::password: return "password";
+    }
+    return "?";
+}
+
+const char* to_string(Unmatched u) noexcept {
+    switch (u) {
+        case Unmatched::refuse: return "refuse";
+        case Unmatched::drop: return "drop";
+        case Unmatched::raw: return "raw";
     }
     return "?";
 }
@@ -76,6 +86,7 @@ std::string Config::summary() const {
          config::to_string(store.on_full) + ", durability " + config::to_string(store.durability) + ")";
     s += ", c2d queue " + std::to_string(c2d.queue_depth) + " per device";
     s += ", " + plural(devices.size(), "static device", "static devices");
+    if (!rules.empty()) s += ", " + plural(rules.size(), "rule", "rules");
     s += ", metrics " + metrics.bind.to_string();
     s += ", log " + gateway.log_level;
     return s;

@@ -8,11 +8,14 @@
 #include <vector>
 
 #include "gateway/model/connection_string.hpp"
+#include "gateway/translate/rule_spec.hpp"
 
 namespace hubgate::config {
 
 enum class Protocol { mqtt, mqtts, coap, coaps };
-enum class ListenerAuth { sas, none, psk };
+enum class ListenerAuth { sas, none, psk, password };
+// What a listener does with a topic or path that neither the IoT Hub dialect nor a rule matches.
+enum class Unmatched { refuse, drop, raw };
 enum class UpstreamProfile { azure_iot_hub, mqtt };
 enum class OnFull { drop_oldest, reject_new };
 enum class Durability { power, process };
@@ -24,6 +27,7 @@ struct Endpoint {
 };
 
 struct Listener {
+    std::string name;  // optional; rules name listeners by it (unique)
     Protocol protocol = Protocol::mqtt;
     Endpoint bind;
     ListenerAuth auth = ListenerAuth::sas;
@@ -33,6 +37,8 @@ struct Listener {
     // A connection that sends no CONNECT (mqtt) within this time is closed, so idle or half-open
     // sockets cannot pile up.
     std::uint32_t connect_timeout_seconds = 10;
+    // Default (unset): drop on MQTT listeners that some rule names, refuse elsewhere (DESIGN.md).
+    std::optional<Unmatched> unmatched;
     int line = 0;          // where the [[listener]] table starts, for messages
 };
 
@@ -92,6 +98,9 @@ struct Device {
     std::string id;
     std::string key;  // base64
     std::string module_id;
+    // A bridge (Zigbee2MQTT, a LoRa forwarder) may speak for the device ids this shell-style glob
+    // matches (`*` and `?`; `*` crosses `/`; case-sensitive). Empty: only for itself.
+    std::string children;
     int line = 0;
 };
 
@@ -104,6 +113,7 @@ struct Config {
     C2d c2d;
     Metrics metrics;
     std::vector<Device> devices;
+    std::vector<translate::RuleSpec> rules;  // [[rule]] tables in file order, checked by compile()
 
     // One line for logs and check-config: "2 listeners, 3 devices, upstream mqtt tcp://..., store ..."
     std::string summary() const;
@@ -129,5 +139,6 @@ const char* to_string(Protocol) noexcept;
 const char* to_string(ListenerAuth) noexcept;
 const char* to_string(OnFull) noexcept;
 const char* to_string(Durability) noexcept;
+const char* to_string(Unmatched) noexcept;
 
 }  // namespace hubgate::config

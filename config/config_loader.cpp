@@ -16,6 +16,7 @@
 #include <toml.hpp>
 
 #include "config/config.hpp"
+#include "gateway/translate/rule_set.hpp"
 #include "gateway/model/crypto.hpp"
 #include "gateway/model/validation.hpp"
 
@@ -348,6 +349,7 @@ private:
     void load_c2d(const toml::value& root);
     void load_metrics(const toml::value& root);
     void load_devices(const toml::value& root);
+    void load_rules(const toml::value& root);
     void resolve_paths();
 };
 
@@ -374,11 +376,30 @@ void Loader::load_listeners(const toml::value& root) {
 
     // Same bind + same transport cannot both be bound; remember the first one's line.
     std::map<std::pair<std::string, bool>, int> binds;  // (endpoint, is_udp) -> line
+    std::map<std::string, int> listener_names;          // listener name -> line
     for (const toml::value* t : tables) {
         Listener l;
         l.line = line_of(t);
         check_keys(*t, "[[listener]]",
-                   {"protocol", "bind", "auth", "module_id", "tls_cert", "tls_key", "connect_timeout_seconds"});
+                   {"name", "protocol", "bind", "auth", "module_id", "tls_cert", "tls_key", "connect_timeout_seconds",
+                    "unmatched"});
+        if (const toml::value* v = get_string(*t, "name", "listener.name", l.name)) {
+            const bool ok = !l.name.empty() && l.name.size() <= 64 &&
+                            l.name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") ==
+                                std::string::npos;
+            if (!ok) {
+                error_at(*v, "listener.name = \"" + l.name + "\" must be 1-64 chars of A-Z a-z 0-9 - _ .");
+            } else if (const auto [it, inserted] = listener_names.emplace(l.name, l.line); !inserted) {
+                error_at(*v, "duplicate listener name \"" + l.name + "\": the listener at line " +
+                                 std::to_string(it->second) + " already has it");
+            }
+        }
+        {
+            Unmatched u = Unmatched::refuse;
+            if (get_enum<Unmatched>(*t, "unmatched", "listener.unmatched",
+                                    {{"refuse", Unmatched::refuse}, {"drop", Unmatched::drop}, {"raw", Unmatched::raw}}, u))
+                l.unmatched = u;
+        }
 
         const toml::value* proto = get_enum<Protocol>(
             *t, "protocol", "listener.protocol",
@@ -402,7 +423,9 @@ void Loader::load_listeners(const toml::value& root) {
         std::vector<std::pair<std::string, ListenerAuth>> auths;
         switch (l.protocol) {
             case Protocol::mqtt:
-            case Protocol::mqtts: auths = {{"sas", ListenerAuth::sas}, {"none", ListenerAuth::none}}; break;
+            case Protocol::mqtts:
+                auths = {{"sas", ListenerAuth::sas}, {"password", ListenerAuth::password}, {"none", ListenerAuth::none}};
+                break;
             case Protocol::coap: auths = {{"none", ListenerAuth::none}}; break;
             case Protocol::coaps: auths = {{"psk", ListenerAuth::psk}}; break;
         }
@@ -567,8 +590,17 @@ void Loader::load_devices(const toml::value& root) {
     for (const toml::value* t : table_array(root, "device")) {
         Device d;
         d.line = line_of(t);
-        check_keys(*t, "[[device]]", {"id", "key", "module_id"});
+        check_keys(*t, "[[device]]", {"id", "key", "module_id", "children"});
         bool ok = true;
+        if (const toml::value* v = get_string(*t, "children", "device.children", d.children)) {
+            const bool printable = std::all_of(d.children.begin(), d.children.end(),
+                                               [](char c) { return c > 0x20 && c < 0x7f; });
+            if (d.children.empty() || d.children.size() > 256 || !printable) {
+                error_at(*v, "device.children = \"" + d.children +
+                                 "\" must be a glob of 1-256 printable ASCII chars without spaces (e.g. \"zb-*\")");
+                ok = false;
+            }
+        }
         const toml::value* id = get_id(*t, "id", "device.id", d.id, "device id");
         if (!find(*t, "id")) error(d.line, 0, "device.id is required");
         ok = ok && id;
@@ -604,6 +636,86 @@ void Loader::load_devices(const toml::value& root) {
     }
 }
 
+void Loader::load_rules(const toml::value& root) {
+    const auto tables = table_array(root, "rule");
+    std::size_t index = 0;
+    for (const toml::value* t : tables) {
+        ++index;
+        translate::RuleSpec r;
+        r.line = line_of(t);
+        check_keys(*t, "[[rule]]",
+                   {"name", "listeners", "topic", "path", "format", "device", "module", "properties", "time", "field",
+                    "c2d_topic", "on_decode_error"});
+        r.name = "rule-" + std::to_string(index);
+        get_string(*t, "name", "rule.name", r.name);
+        if (const toml::value* v = find(*t, "listeners")) {
+            if (!v->is_array()) {
+                error_at(*v, "rule.listeners must be an array of listener names, not " + std::string(type_name(*v)));
+            } else {
+                for (const auto& item : v->as_array()) {
+                    if (item.is_string())
+                        r.listeners.push_back(item.as_string().str);
+                    else
+                        error_at(item, "rule.listeners entries must be strings (listener names), not " +
+                                           std::string(type_name(item)));
+                }
+            }
+        }
+        r.topic_line = line_of(get_string(*t, "topic", "rule.topic", r.topic));
+        if (const int l = line_of(get_string(*t, "path", "rule.path", r.path)); l && !r.topic_line) r.topic_line = l;
+        get_string(*t, "format", "rule.format", r.format);
+        r.device_line = line_of(get_string(*t, "device", "rule.device", r.device));
+        r.module_line = line_of(get_string(*t, "module", "rule.module", r.module));
+        r.time_line = line_of(get_string(*t, "time", "rule.time", r.time));
+        r.field_line = line_of(get_string(*t, "field", "rule.field", r.field));
+        r.c2d_topic_line = line_of(get_string(*t, "c2d_topic", "rule.c2d_topic", r.c2d_topic));
+        get_string(*t, "on_decode_error", "rule.on_decode_error", r.on_decode_error);
+        if (const toml::value* v = find(*t, "properties")) {
+            r.properties_line = line_of(v);
+            if (!v->is_table()) {
+                error_at(*v, "rule.properties must be a table (properties = { name = \"template\" }), not " +
+                                 std::string(type_name(*v)));
+            } else {
+                // toml11 keeps tables unordered: restore the order in which they are written.
+                std::vector<std::pair<const std::string*, const toml::value*>> items;
+                for (const auto& [k, pv] : v->as_table()) items.emplace_back(&k, &pv);
+                std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+                    const auto la = a.second->location(), lb = b.second->location();
+                    return std::make_pair(la.line(), la.column()) < std::make_pair(lb.line(), lb.column());
+                });
+                for (const auto& [k, pv] : items) {
+                    if (!pv->is_string())
+                        error_at(*pv, "rule.properties." + *k + " must be a string (a template), not " +
+                                          type_name(*pv));
+                    else
+                        r.properties.emplace_back(*k, pv->as_string().str);
+                }
+            }
+        }
+        // A rule for MQTT topics may not name a CoAP listener, nor a CoAP path rule an MQTT one.
+        for (const std::string& name : r.listeners) {
+            for (const Listener& l : cfg_.listeners) {
+                if (l.name != name) continue;
+                const bool udp = l.protocol == Protocol::coap || l.protocol == Protocol::coaps;
+                if (!r.topic.empty() && udp)
+                    error(r.line, 0, "rule " + r.name + " has a topic (MQTT) but names listener \"" + name +
+                                         "\", a " + to_string(l.protocol) + " listener (use path for CoAP)");
+                if (!r.path.empty() && !udp)
+                    error(r.line, 0, "rule " + r.name + " has a path (CoAP) but names listener \"" + name +
+                                         "\", a " + to_string(l.protocol) + " listener (use topic for MQTT)");
+            }
+        }
+        cfg_.rules.push_back(std::move(r));
+    }
+    if (cfg_.rules.empty()) return;
+    std::vector<std::string> listener_names;
+    for (const Listener& l : cfg_.listeners)
+        if (!l.name.empty()) listener_names.push_back(l.name);
+    std::vector<translate::CompileError> errors;
+    translate::RuleSet::compile(cfg_.rules, listener_names, cfg_.gateway.id, errors);
+    for (auto& e : errors) error(e.line, 0, std::move(e.what));
+}
+
 void Loader::resolve_paths() {
     // data_dir is relative to the config file's directory, so a config and its data can move together.
     std::error_code ec;
@@ -632,7 +744,8 @@ LoadResult Loader::run(const std::string& text) {
     }
 
     cfg_.file = file_;
-    check_keys(root, "the top level", {"gateway", "listener", "upstream", "store", "c2d", "metrics", "device"});
+    check_keys(root, "the top level",
+               {"gateway", "listener", "upstream", "store", "c2d", "metrics", "device", "rule"});
     load_gateway(root);  // first: upstream defaults (client_id, {gw}) come from gateway.id
     load_listeners(root);
     load_upstream(root);
@@ -640,6 +753,7 @@ LoadResult Loader::run(const std::string& text) {
     load_c2d(root);
     load_metrics(root);
     load_devices(root);
+    load_rules(root);
     resolve_paths();
 
     // File order; errors about something missing from the whole file (line 0) come last.

@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "adapters/coap/coap_paths.hpp"
 #include "adapters/coap/dedup_cache.hpp"
@@ -31,6 +32,8 @@
 #include "gateway/model/property_bag.hpp"
 #include "gateway/model/validation.hpp"
 #include "gateway/pipeline/ingest.hpp"
+#include "gateway/model/clock.hpp"
+#include "gateway/translate/translator.hpp"
 
 namespace hubgate::coap {
 
@@ -217,7 +220,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         coap_register_request_handler(r, COAP_REQUEST_GET, &Impl::on_get_trampoline);
         coap_register_request_handler(r, COAP_REQUEST_DELETE, &Impl::on_delete_trampoline);
         // Without a PUT handler libcoap would answer 4.05 anyway; say why.
-        coap_register_request_handler(r, COAP_REQUEST_PUT, &Impl::on_not_implemented);
+        coap_register_request_handler(r, COAP_REQUEST_PUT, &Impl::on_put_trampoline);
     }
 
     // The observable resource for `device`'s devicebound, made on demand. Its path is libcoap's own
@@ -380,7 +383,16 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     static void on_post_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
                                    coap_pdu_t* resp) {
         auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
-        self->on_post(s, req, resp);
+        self->on_post(s, req, resp, false);
+    }
+
+    // PUT is served on rule paths only (DESIGN.md: "POST (and PUT) with the same rules").
+    static void on_put_trampoline(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req,
+                                  const coap_string_t* q, coap_pdu_t* resp) {
+        auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
+        if (!self->options.translator || match_path(request_target(req).path).kind != PathMatch::Kind::not_found)
+            return on_not_implemented(r, s, req, q, resp);
+        self->on_post(s, req, resp, true);
     }
 
     const ListenerState* listener_for(coap_session_t* s) const {
@@ -890,7 +902,95 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         return {true, std::nullopt, 0};
     }
 
-    void on_post(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
+    // A POST/PUT outside the IoT Hub paths, through the rules: the message, or a refusal (4.04 for
+    // what no rule matches unless the listener keeps it raw, 4.00/4.15 for a payload a rule refuses,
+    // 4.03 for a spoof).
+    std::variant<HubMessage, Refusal> translate_request(coap_session_t* s, const ListenerState& l,
+                                                        const RequestTarget& target,
+                                                        std::optional<std::uint32_t> content_format,
+                                                        std::string_view body) {
+        auto* tr = options.translator;
+        const bool dtls = l.config.protocol == config::Protocol::coaps;
+        std::string identity;
+        if (dtls) {
+            const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
+            if (ident) identity.assign(reinterpret_cast<const char*>(ident->s), ident->length);
+            if (auto r = check_dtls_device(s, identity, "POST")) return *r;
+        }
+        std::string module_id = l.config.module_id;
+        if (!identity.empty())
+            if (auto rec = devices.find(identity); rec && !rec->module_id.empty()) module_id = rec->module_id;
+        // Uri-Query options are a property bag, as on the IoT Hub paths.
+        HubMessage query;
+        if (auto err = apply_property_bag(target.query, query)) return Refusal{4, 0, "bad_property_bag", err->reason};
+        const std::string path = "/" + target.path;
+        translate::Translation t;
+        if (tr) {
+            translate::Inbound in;
+            in.transport = translate::Transport::coap;
+            in.listener = l.config.name;
+            in.topic = path;
+            in.payload = body;
+            if (content_format && *content_format <= 0xffff)
+                in.content_format = static_cast<std::uint16_t>(*content_format);
+            in.auth_device = identity;
+            in.default_module = module_id;
+            in.query = &query.properties;
+            in.receive_ms = unix_ms();
+            t = tr->translate(in);
+        }
+        const std::string who = identity.empty() ? std::string("an open listener") : "device " + identity;
+        switch (t.verdict) {
+            case translate::Verdict::accepted: {
+                // System properties from the query ($.mid, $.cid, ...); the rule's body and content type stay.
+                const std::string ct = t.message.system.content_type, ce = t.message.system.content_encoding;
+                SystemProperties sys = query.system;
+                sys.content_type = ct;
+                sys.content_encoding = ce;
+                if (sys.creation_time.empty()) sys.creation_time = t.message.system.creation_time;
+                t.message.system = std::move(sys);
+                if (auto err = normalize_message(t.message, ids)) {
+                    const bool big = static_cast<bool>(check_size(t.message));
+                    tr->refused_at_door(t, big ? "oversize" : "invalid_message", err->reason);
+                    return Refusal{4, static_cast<std::uint8_t>(big ? 13 : 0), big ? "oversize" : "invalid_message",
+                                   err->reason};
+                }
+                if (tr->accepted(t, {}) && t.message.device_id != identity)
+                    (void)devices.record_seen(t.message.device_id);  // C2D can reach it (GET devicebound)
+                return std::move(t.message);
+            }
+            case translate::Verdict::refused_decode:
+            case translate::Verdict::bad_device_id:
+                return Refusal{4, 0, to_string(t.verdict), "rule " + t.rule + ": " + t.reason};
+            case translate::Verdict::refused_format:
+                return Refusal{4, 15, to_string(t.verdict), "rule " + t.rule + ": " + t.reason};
+            case translate::Verdict::spoof:
+                return Refusal{4, 3, "spoof", "rule " + t.rule + ": " + t.reason};
+            case translate::Verdict::unmatched:
+                break;
+        }
+        const bool named = tr && tr->names_listener(l.config.name, translate::Transport::coap);
+        const config::Unmatched mode = l.config.unmatched.value_or(config::Unmatched::refuse);
+        if (mode != config::Unmatched::raw) {
+            if (tr) tr->unmatched(l.config.name, mode == config::Unmatched::drop ? "drop" : "refuse", path, who);
+            return Refusal{4, 4, "not_found",
+                           "no such resource '" + path.substr(0, 100) + "'; POST /devices/{id}/messages/events" +
+                               (named ? " or a path a rule matches" : "")};
+        }
+        if (identity.empty()) return Refusal{4, 4, "not_found", "unmatched path '" + path.substr(0, 100) +
+                                                                   "' names no device to keep it raw for"};
+        HubMessage m = std::move(query);
+        m.body.assign(body);
+        m.device_id = identity;
+        m.module_id = module_id;
+        m.system.content_type = "application/octet-stream";
+        m.properties.set("coap-path", path);
+        if (auto err = normalize_message(m, ids)) return Refusal{4, 0, "invalid_message", err->reason};
+        if (tr) tr->unmatched(l.config.name, "raw", path, who);
+        return m;
+    }
+
+    void on_post(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp, bool put) {
         const coap_bin_const_t tok = coap_pdu_get_token(req);
         std::string token(reinterpret_cast<const char*>(tok.s), tok.length);
 
@@ -926,10 +1026,13 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         if (slash_in_segment)
             return refuse(resp, key, peer, {4, 0, "bad_path", "a Uri-Path segment contains '/'"});
         const PathMatch pm = match_path(path);
-        if (pm.kind == PathMatch::Kind::not_found)
+        // Outside the IoT Hub paths: the rules (or the listener's `unmatched`), after the body is whole.
+        const bool rule_path = pm.kind == PathMatch::Kind::not_found;
+        if (rule_path && !options.translator && l->config.unmatched.value_or(config::Unmatched::refuse) != config::Unmatched::raw)
             return refuse(resp, key, peer,
                           {4, 4, "not_found", "no such resource '/" + path.substr(0, 100) +
                                                   "'; POST /devices/{id}/messages/events"});
+        (void)put;
         if (pm.kind == PathMatch::Kind::devicebound || pm.kind == PathMatch::Kind::c2d_lock) {
             (void)c2d_target(s, req, resp, key, target);  // the C2D paths take no plain POST: 4.04
             return;
@@ -940,7 +1043,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                                                  kHubIdRule});
 
         std::string module_id = l->config.module_id;
-        if (l->config.protocol == config::Protocol::coaps) {
+        if (rule_path) {
+            // checked in translate_request, once the body is whole
+        } else if (l->config.protocol == config::Protocol::coaps) {
             if (auto r = check_dtls_device(s, pm.device_id, "POST", &module_id)) return refuse(resp, key, peer, *r);
         } else {
             if (auto r = record_seen(pm.device_id)) return refuse(resp, key, peer, *r);
@@ -971,7 +1076,14 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             tr.body = assembled;
         }
 
-        BuildResult built = build_telemetry(tr, ids);
+        BuildResult built;
+        if (rule_path) {
+            auto translated = translate_request(s, *l, target, tr.content_format, tr.body);
+            if (auto* r = std::get_if<Refusal>(&translated)) return refuse(resp, key, peer, *r);
+            built.message = std::move(std::get<HubMessage>(translated));
+        } else {
+            built = build_telemetry(tr, ids);
+        }
         if (built.refusal) return refuse(resp, key, peer, *built.refusal);
 
         coap_async_t* async = coap_register_async(s, req, 0);

@@ -25,6 +25,10 @@ class Registry;
 }
 }  // namespace hubgate
 
+namespace hubgate::translate {
+class Translator;
+}
+
 namespace hubgate::coap {
 
 struct ServerOptions {
@@ -36,6 +40,9 @@ struct ServerOptions {
     std::uint32_t lock_timeout_seconds = 60;
     // A Block1 upload with no block for this long is dropped and its bytes freed.
     std::chrono::milliseconds upload_idle{60000};
+    // Translation rules for POST/PUT paths outside the IoT Hub paths (null: those are 4.04). Owned
+    // by gateway/app; used on the io thread.
+    translate::Translator* translator = nullptr;
 };
 
 class CoapServer : public C2dDeliverer {

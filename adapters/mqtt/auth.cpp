@@ -1,6 +1,7 @@
 #include "adapters/mqtt/auth.hpp"
 
 #include "gateway/devices/device_directory.hpp"
+#include "gateway/model/crypto.hpp"
 #include "gateway/model/sas_token.hpp"
 #include "gateway/model/validation.hpp"
 
@@ -25,7 +26,40 @@ std::string_view device_id_from_username(std::string_view username) noexcept {
     return rest.substr(0, rest.find('/'));
 }
 
+namespace {
+
+// username = device id, password = the device's key text, compared in constant time. The client id
+// is the device's own business (Tasmota: DVES_XXXXXX); the session is the device id's.
+AuthResult authenticate_password(const Credentials& creds, DeviceDirectory& devices) {
+    if (!creds.username || creds.username->empty())
+        return refuse(ConnackCode::bad_username_or_password, "no_username",
+                      "no username: auth = \"password\" needs the device id as the username");
+    const std::string_view id = *creds.username;
+    if (!is_hub_id(id))
+        return refuse(ConnackCode::bad_username_or_password, "bad_username",
+                      "username '" + std::string(id.substr(0, 64)) +
+                          "' is not a device id (1-128 ASCII letters, digits and -.%_*?!(),:=@$')");
+    if (!creds.password)
+        return refuse(ConnackCode::bad_username_or_password, "no_password",
+                      "no password: auth = \"password\" needs the device key as the password");
+    const auto rec = devices.find(id);
+    if (!rec || rec->key.empty())
+        return refuse(ConnackCode::not_authorized, "unknown_device", "unknown device '" + std::string(id) + "'");
+    if (!constant_time_equal(*creds.password, rec->key))
+        return refuse(ConnackCode::not_authorized, "bad_password", "password is not the key of device '" +
+                                                                       std::string(id) + "'");
+    AuthResult ok;
+    ok.code = ConnackCode::accepted;
+    ok.device_id = std::string(id);
+    ok.module_id = rec->module_id;
+    ok.key = rec->key;
+    return ok;
+}
+
+}  // namespace
+
 AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix) {
+    if (mode == AuthMode::password) return authenticate_password(creds, devices);
     const std::string_view id = creds.client_id;
     if (!is_hub_id(id))
         return refuse(ConnackCode::identifier_rejected, "bad_client_id",

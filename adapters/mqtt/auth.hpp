@@ -14,7 +14,9 @@ class DeviceDirectory;
 
 namespace hubgate::mqtt {
 
-enum class AuthMode { sas, none };
+// sas: IoT Hub's SAS tokens; password: username = device id, password = the key text (commodity
+// devices such as Tasmota); none: the client names itself.
+enum class AuthMode { sas, none, password };
 
 // MQTT 3.1.1 CONNACK return codes that auth can produce.
 enum class ConnackCode : std::uint8_t {
@@ -35,7 +37,7 @@ struct AuthResult {
     std::string device_id;
     std::string module_id;           // the device's configured module, if any
     std::int64_t expires_unix = 0;   // SAS expiry; 0 = no expiry (auth = none)
-    std::string key;                 // the device key the token was verified with (sas)
+    std::string key;                 // the device key the token (sas) or password was checked against
     std::string reason;              // for the log line and the refusal counter label
     const char* counter_reason = ""; // short label: "unknown_device", "bad_signature", ...
 };

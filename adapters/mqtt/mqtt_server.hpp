@@ -26,6 +26,10 @@ class Registry;
 }
 }  // namespace hubgate
 
+namespace hubgate::translate {
+class Translator;
+}
+
 namespace hubgate::mqtt {
 
 struct ServerOptions {
@@ -40,6 +44,9 @@ struct ServerOptions {
     std::chrono::milliseconds no_room_retry{500};
     // Clock for token expiry checks (Unix seconds); tests may inject one.
     std::function<std::int64_t()> now_unix;
+    // Translation rules for topics outside the IoT Hub dialect (null: every such topic is refused,
+    // as IoT Hub does). Owned by gateway/app; used on the io thread.
+    translate::Translator* translator = nullptr;
 };
 
 class MqttServer final : public C2dDeliverer {

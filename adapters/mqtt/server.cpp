@@ -6,6 +6,7 @@
 
 #include "adapters/mqtt/server_core.hpp"
 #include "gateway/devices/device_directory.hpp"
+#include "gateway/translate/translator.hpp"
 #include "gateway/model/clock.hpp"
 
 namespace hubgate::mqtt {
@@ -31,7 +32,8 @@ Counters::Counters(metrics::Registry& r)
       keepalive_timeouts(r.counter("hubgate_mqtt_keepalive_timeouts_total", "sessions closed by keep-alive (1.5 x)")),
       token_expiries(r.counter("hubgate_mqtt_token_expiries_total", "sessions closed when their SAS token expired")),
       revoked(r.counter("hubgate_mqtt_revoked_total",
-                        "sessions closed by a reload that removed their device or changed its key or module")) {}
+                        "sessions closed by a reload that removed their device or changed its key or module")),
+      wills(r.counter("hubgate_mqtt_wills_total", "Will messages published for connections that ended without DISCONNECT")) {}
 
 void Counters::refused_connect(const char* reason) {
     registry.counter("hubgate_mqtt_connects_refused_total", "CONNECTs refused, by reason", {{"reason", reason}}).inc();
@@ -81,14 +83,37 @@ void MqttServer::Core::detach(Session* s, bool clean_session) {
     auto it = by_device.find(id);
     if (it == by_device.end() || it->second.lock().get() != s) return;  // already replaced
     by_device.erase(it);
-    if (clean_session) persistent.erase(id);
-    else persistent[id].c2d_subscribed = s->c2d_subscribed();
-    if (s->c2d_subscribed() && reachability) reachability(id, false);
+    if (clean_session) {
+        persistent.erase(id);
+    } else {
+        auto& p = persistent[id];
+        p.c2d_subscribed = s->c2d_subscribed();
+        p.filters = s->filters();
+    }
+    if (s->reachable()) set_reachable(id, false);
 }
 
 void MqttServer::Core::set_c2d_subscribed(const std::string& device, bool subscribed) {
     if (auto it = persistent.find(device); it != persistent.end()) it->second.c2d_subscribed = subscribed;
-    if (reachability) reachability(device, subscribed);
+    set_reachable(device, subscribed);
+}
+
+void MqttServer::Core::set_reachable(const std::string& device, bool reachable) {
+    if (!reachability) return;
+    reachability(device, reachable);
+    if (!options.translator) return;
+    for (const std::string& child : options.translator->routed_via(device)) reachability(child, reachable);
+}
+
+std::shared_ptr<Session> MqttServer::Core::session_for(const std::string& device) const {
+    if (auto it = by_device.find(device); it != by_device.end())
+        if (auto s = it->second.lock(); s && !s->closed()) return s;
+    if (!options.translator) return nullptr;
+    const auto* route = options.translator->route_of(device);
+    if (!route || route->via.empty()) return nullptr;
+    if (auto it = by_device.find(route->via); it != by_device.end())
+        if (auto s = it->second.lock(); s && !s->closed()) return s;
+    return nullptr;
 }
 
 namespace {
@@ -157,7 +182,9 @@ Status MqttServer::start() {
         if (l.protocol != config::Protocol::mqtt && l.protocol != config::Protocol::mqtts) continue;
         auto ctx = std::make_unique<ListenerContext>();
         ctx->config = l;
-        ctx->auth = l.auth == config::ListenerAuth::none ? AuthMode::none : AuthMode::sas;
+        ctx->auth = l.auth == config::ListenerAuth::none       ? AuthMode::none
+                    : l.auth == config::ListenerAuth::password ? AuthMode::password
+                                                               : AuthMode::sas;
         if (l.protocol == config::Protocol::mqtts) {
             auto tls = make_tls_context(l);
             if (!tls) return Error{tls.error()};
@@ -229,13 +256,12 @@ std::size_t MqttServer::session_count() const { return core_->owners.size(); }
 
 void MqttServer::deliver(std::string device_id, HubMessage m, std::function<void(DeliveryOutcome)> done) {
     asio::post(core_->io, [core = core_, device_id = std::move(device_id), m = std::move(m), done = std::move(done)]() mutable {
-        auto it = core->by_device.find(device_id);
-        auto s = it == core->by_device.end() ? nullptr : it->second.lock();
-        if (!s || s->closed()) {
+        auto s = core->session_for(device_id);
+        if (!s) {
             done(DeliveryOutcome::unreachable);
             return;
         }
-        s->deliver(m, std::move(done));
+        s->deliver(device_id, m, std::move(done));
     });
 }
 

@@ -31,9 +31,15 @@ struct ListenerContext {
     std::unique_ptr<boost::asio::ssl::context> tls;  // set for mqtts
 };
 
+struct GrantedFilter {
+    std::string filter;
+    std::uint8_t qos = 0;
+};
+
 // What survives a disconnect for a device that connected with clean_session = 0.
 struct PersistentSession {
     bool c2d_subscribed = false;
+    std::vector<GrantedFilter> filters;  // granted on a rule listener
 };
 
 struct Counters {
@@ -53,6 +59,7 @@ struct Counters {
     metrics::Counter& keepalive_timeouts;
     metrics::Counter& token_expiries;
     metrics::Counter& revoked;
+    metrics::Counter& wills;
     // Refusals are rare: looked up by label when they happen.
     void refused_connect(const char* reason);
     void refused_message(const char* reason);
@@ -73,6 +80,12 @@ struct MqttServer::Core : std::enable_shared_from_this<MqttServer::Core> {
     bool attach(const std::shared_ptr<Session>& s, bool clean_session);
     void detach(Session* s, bool clean_session);
     void set_c2d_subscribed(const std::string& device, bool subscribed);
+    // Tells the C2D relay that `device` (and the children whose messages came through it) can or
+    // can no longer be reached.
+    void set_reachable(const std::string& device, bool reachable);
+    // The live session that carries C2D for `device`: its own, else its bridge's (from the route
+    // of its last translated message); null when neither is connected.
+    std::shared_ptr<Session> session_for(const std::string& device) const;
 
     boost::asio::io_context& io;
     ServerOptions options;

@@ -4,10 +4,12 @@
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <cstring>
 #include <spdlog/spdlog.h>
 
 #include "adapters/mqtt/topics.hpp"
+#include "gateway/translate/translator.hpp"
 #include "gateway/model/property_bag.hpp"
 #include "gateway/model/validation.hpp"
 
@@ -21,6 +23,8 @@ namespace {
 // that needs it and shrink back afterwards (DESIGN.md "How to be fast").
 constexpr std::size_t kInitialInput = 4096;
 constexpr std::size_t kShrinkAbove = 64 * 1024;
+// Subscriptions one connection may hold on a rule listener (a bound on what a LAN client costs).
+constexpr std::size_t kMaxFilters = 64;
 
 std::string_view as_text(std::span<const std::uint8_t> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -154,6 +158,7 @@ bool Session::handle_frame(const Frame& f) {
             encode_pingresp(out_);
             return true;
         case PacketType::disconnect:
+            clean_disconnect_ = true;   // §3.14.4: the Will is discarded
             close_after_flush_ = true;  // a clean goodbye: finish the commits in flight, then close
             return true;
         case PacketType::connect:
@@ -200,6 +205,8 @@ bool Session::handle_connect(const Frame& f) {
     device_id_ = std::move(auth.device_id);
     module_id_ = std::move(auth.module_id);
     auth_key_ = std::move(auth.key);
+    client_id_ = std::string(c.client_id);
+    if (c.has_will) will_ = WillMessage{std::string(c.will.topic), std::string(as_text(c.will.message))};
     clean_session_ = c.clean_session;
     keep_alive_ = c.keep_alive;
     connected_ = true;
@@ -209,9 +216,11 @@ bool Session::handle_connect(const Frame& f) {
     spdlog::info("mqtt {}: device {} connected ({}, clean session {}, keep-alive {} s{})", remote_, device_id_,
                  config::to_string(listener_.config.protocol), clean_session_ ? 1 : 0, keep_alive_,
                  present ? ", session resumed" : "");
-    if (present && core_.persistent[device_id_].c2d_subscribed) {
-        c2d_subscribed_ = true;
-        core_.set_c2d_subscribed(device_id_, true);
+    if (present) {
+        const PersistentSession& kept = core_.persistent[device_id_];
+        c2d_subscribed_ = kept.c2d_subscribed;
+        filters_ = kept.filters;
+        if (reachable()) core_.set_reachable(device_id_, true);
     }
     arm_idle_timer();
     arm_token_timer(auth.expires_unix);
@@ -229,10 +238,22 @@ bool Session::handle_publish(const Frame& f) {
         protocol_error("qos2", "QoS 2 PUBLISH is not supported (IoT Hub closes the connection)");
         return false;
     }
+    // The retain flag is accepted and ignored: the gateway keeps no retained messages.
     const auto topic = parse_d2c_topic(p.topic);
     if (!topic) {
-        refuse_message("wrong_topic", "PUBLISH to '" + std::string(p.topic.substr(0, 200)) + "'; expected " +
-                                          kD2cTopicPattern);
+        HubMessage m;
+        switch (translate_publish(p.topic, as_text(p.payload), m)) {
+            case Fate::store:
+                (p.qos == 0 ? core_.counters.messages_qos0 : core_.counters.messages_qos1).inc();
+                pending_messages_.push_back(std::move(m));
+                pending_ids_.push_back(p.qos == 1 ? p.packet_id : 0);
+                return true;
+            case Fate::ack_drop:
+                ack_drop(p.qos, p.packet_id);
+                return true;
+            case Fate::close:
+                return true;
+        }
         return true;
     }
     if (topic->device_id != device_id_) {
@@ -269,10 +290,22 @@ bool Session::handle_subscribe(const Frame& f) {
     std::vector<std::uint8_t> codes;
     codes.reserve(r.value.filters.size());
     bool c2d = false;
+    const bool any_filter = rules_listener();
+    const bool was_reachable = reachable();
     for (const TopicFilter& tf : r.value.filters) {
+        const std::uint8_t granted = tf.qos > 1 ? 1 : tf.qos;  // QoS 2 is granted as QoS 1, as IoT Hub does
         if (is_c2d_filter(tf.filter, device_id_)) {
-            codes.push_back(tf.qos > 1 ? 1 : tf.qos);  // QoS 2 is granted as QoS 1, as IoT Hub does
+            codes.push_back(granted);
             c2d = true;
+        } else if (any_filter && valid_topic_filter(tf.filter)) {
+            // Commodity devices subscribe to their own command topics (cmnd/..., .../set): granted,
+            // but only C2D for this device or its children is ever sent on them.
+            codes.push_back(granted);
+            auto it = std::find_if(filters_.begin(), filters_.end(),
+                                   [&](const GrantedFilter& g) { return g.filter == tf.filter; });
+            if (it != filters_.end()) it->qos = granted;
+            else if (filters_.size() < kMaxFilters) filters_.push_back({std::string(tf.filter), granted});
+            else codes.back() = 0x80;  // over the per-connection bound
         } else {
             codes.push_back(0x80);
             core_.counters.refused_message("subscribe");
@@ -287,6 +320,8 @@ bool Session::handle_subscribe(const Frame& f) {
     if (c2d && !c2d_subscribed_) {
         c2d_subscribed_ = true;
         core_.set_c2d_subscribed(device_id_, true);
+    } else if (!was_reachable && reachable()) {
+        core_.set_reachable(device_id_, true);
     }
     return true;
 }
@@ -297,12 +332,14 @@ bool Session::handle_unsubscribe(const Frame& f) {
         protocol_error("malformed", r.reason);
         return false;
     }
+    const bool was_reachable = reachable();
     for (const TopicFilter& tf : r.value.filters) {
-        if (is_c2d_filter(tf.filter, device_id_) && c2d_subscribed_) {
-            c2d_subscribed_ = false;
-            core_.set_c2d_subscribed(device_id_, false);
-        }
+        if (is_c2d_filter(tf.filter, device_id_) && c2d_subscribed_) c2d_subscribed_ = false;
+        std::erase_if(filters_, [&](const GrantedFilter& g) { return g.filter == tf.filter; });
     }
+    if (auto it = core_.persistent.find(device_id_); it != core_.persistent.end())
+        it->second.c2d_subscribed = c2d_subscribed_;
+    if (was_reachable && !reachable()) core_.set_reachable(device_id_, false);
     encode_unsuback(out_, r.value.packet_id);
     return true;
 }
@@ -343,11 +380,19 @@ void Session::refuse_message(const char* counter_reason, const std::string& why)
 // ---- ingest and PUBACKs -----------------------------------------------------------------------
 
 void Session::submit_batch() {
-    if (pending_messages_.empty()) return;
+    if (pending_messages_.empty() && pending_drops_.empty()) return;
     auto batch = std::make_shared<Batch>();
     batch->packet_ids = std::move(pending_ids_);
     pending_ids_.clear();
+    batch->drops = std::move(pending_drops_);
+    pending_drops_.clear();
     batches_.push_back(batch);
+    if (pending_messages_.empty()) {
+        // Only dropped messages: nothing to store; their PUBACKs follow those of earlier batches.
+        batch->resolved = true;
+        release_acks();
+        return;
+    }
     std::vector<HubMessage> messages = std::move(pending_messages_);
     pending_messages_.clear();
     submit(std::move(batch), std::move(messages));
@@ -416,13 +461,24 @@ void Session::retry_held() {
 void Session::release_acks() {
     while (!batches_.empty()) {
         Batch& b = *batches_.front();
+        std::size_t d = 0;
+        const auto release_drops_up_to = [&](std::size_t k) {
+            for (; d < b.drops.size() && b.drops[d].first <= k; ++d) {
+                if (b.drops[d].second != 0) {
+                    encode_puback(out_, b.drops[d].second);
+                    b.drops[d].second = 0;
+                }
+            }
+        };
         for (std::size_t i = 0; i < b.acked && i < b.packet_ids.size(); ++i) {
+            release_drops_up_to(i);
             if (b.packet_ids[i] != 0) {
                 encode_puback(out_, b.packet_ids[i]);
                 core_.counters.pubacks.inc();
                 b.packet_ids[i] = 0;  // acknowledged once
             }
         }
+        release_drops_up_to(b.acked);
         if (!b.resolved) break;
         batches_.pop_front();
     }
@@ -461,15 +517,47 @@ void Session::maybe_finish() {
 
 // ---- C2D ----------------------------------------------------------------------------------------
 
-void Session::deliver(const HubMessage& m, std::function<void(DeliveryOutcome)> done) {
-    if (closed_ || !c2d_subscribed_) {
+void Session::deliver(const std::string& device, const HubMessage& m, std::function<void(DeliveryOutcome)> done) {
+    if (closed_ || !reachable()) {
         done(DeliveryOutcome::unreachable);
+        return;
+    }
+    // The topic: the device's rule's c2d_topic, else IoT Hub's devicebound topic.
+    std::optional<Result<std::string>> rendered;
+    if (core_.options.translator) rendered = core_.options.translator->c2d_topic(device, m);
+    if (rendered && !*rendered) {
+        spdlog::warn("mqtt device {}: C2D message {} rejected: {}", device, m.system.message_id, rendered->error());
+        core_.counters.refused_message("c2d_topic");
+        done(DeliveryOutcome::rejected);
+        return;
+    }
+    if (rendered)
+        topic_scratch_ = std::move(rendered->value());
+    else
+        format_c2d_topic(topic_scratch_, device, m);
+    // QoS min(1, granted) of the first subscription that matches; IoT Hub's own filter for itself.
+    int qos = -1;
+    if (c2d_subscribed_ && device == device_id_ && !rendered) qos = 1;
+    for (const GrantedFilter& g : filters_) {
+        if (qos < 0 && topic_matches(g.filter, topic_scratch_)) qos = g.qos;
+    }
+    if (qos < 0) {
+        done(DeliveryOutcome::unreachable);
+        return;
+    }
+    if (qos == 0) {
+        if (!encode_publish(out_, topic_scratch_, m.body, 0, 0)) {
+            done(DeliveryOutcome::not_delivered);
+            return;
+        }
+        core_.counters.c2d_sent.inc();
+        queue_output();
+        done(DeliveryOutcome::completed);  // QoS 0: the send is all there is
         return;
     }
     std::uint16_t id = next_packet_id_;
     while (id == 0 || c2d_inflight_.count(id)) ++id;  // ids in use are skipped; 0 is not an id
     next_packet_id_ = static_cast<std::uint16_t>(id + 1);
-    format_c2d_topic(topic_scratch_, device_id_, m);
     if (!encode_publish(out_, topic_scratch_, m.body, 1, id)) {
         spdlog::error("mqtt device {}: C2D message {} cannot be encoded", device_id_, m.system.message_id);
         done(DeliveryOutcome::not_delivered);
@@ -519,7 +607,7 @@ void Session::arm_token_timer(std::int64_t expires_unix) {
 }
 
 bool Session::credentials_changed() const {
-    if (!connected_ || listener_.auth != AuthMode::sas) return false;
+    if (!connected_ || listener_.auth == AuthMode::none) return false;
     const auto rec = core_.devices.find(device_id_);
     return !rec || rec->key != auth_key_ || rec->module_id != module_id_;
 }
@@ -538,6 +626,7 @@ void Session::close(std::string_view why) {
     auto inflight = std::move(c2d_inflight_);
     c2d_inflight_.clear();
     for (auto& [id, done] : inflight) done(DeliveryOutcome::not_delivered);
+    if (connected_ && !clean_disconnect_ && will_) publish_will();
     if (connected_) core_.detach(this, clean_session_);
     core_.remove(this);
     core_.counters.connections.add(-1);

@@ -9,6 +9,7 @@
 #include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <string>
@@ -39,8 +40,15 @@ public:
     // different key or module than when it connected.
     bool credentials_changed() const;
     bool c2d_subscribed() const noexcept { return c2d_subscribed_; }
-    // Publishes one C2D message QoS 1; `done` gets completed on PUBACK or not_delivered on close.
-    void deliver(const HubMessage& m, std::function<void(DeliveryOutcome)> done);
+    // Whether C2D can reach this connection at all: the IoT Hub C2D filter, or any filter granted on
+    // a rule listener (commodity devices subscribe to their own command topics).
+    bool reachable() const noexcept { return c2d_subscribed_ || !filters_.empty(); }
+    const std::vector<GrantedFilter>& filters() const noexcept { return filters_; }
+    // Publishes one C2D message for `device` (this connection's device, or a child of this bridge)
+    // on the topic its rule's c2d_topic gives, else IoT Hub's devicebound topic, at QoS min(1,
+    // granted); `done` gets completed on PUBACK (at QoS 0: once sent), unreachable when no
+    // subscription matches, rejected when the rule cannot render the topic, or not_delivered on close.
+    void deliver(const std::string& device, const HubMessage& m, std::function<void(DeliveryOutcome)> done);
 
 protected:
     // Transport hooks, implemented by SessionOn<Stream>.
@@ -60,6 +68,9 @@ private:
     // One store commit this session is waiting for: the QoS 1 packet ids of its messages, in order.
     struct Batch {
         std::vector<std::uint16_t> packet_ids;  // 0 for QoS 0 messages
+        // QoS 1 messages acknowledged without storing (dropped by a rule or the listener's
+        // `unmatched`): (k, packet id) is acknowledged once the first k messages are.
+        std::vector<std::pair<std::size_t, std::uint16_t>> drops;
         std::vector<HubMessage> held;           // messages the store had no room for (retried)
         std::size_t acked = 0;                  // how many leading entries are durable
         bool resolved = false;
@@ -77,6 +88,12 @@ private:
     bool handle_subscribe(const Frame& f);
     bool handle_unsubscribe(const Frame& f);
     bool handle_puback(const Frame& f);
+    // The rules path (session_rules.cpp): a topic outside the IoT Hub dialect.
+    enum class Fate { store, ack_drop, close };
+    Fate translate_publish(std::string_view topic, std::string_view payload, HubMessage& out);
+    void ack_drop(std::uint8_t qos, std::uint16_t packet_id);
+    bool rules_listener() const noexcept;
+    void publish_will();
     void protocol_error(const char* counter_reason, std::string_view why);
     void refuse_message(const char* counter_reason, const std::string& why);
 
@@ -112,6 +129,7 @@ private:
     // Decoded in this read, submitted as one ingest call (one store commit group entry).
     std::vector<HubMessage> pending_messages_;
     std::vector<std::uint16_t> pending_ids_;
+    std::vector<std::pair<std::size_t, std::uint16_t>> pending_drops_;
     std::deque<std::shared_ptr<Batch>> batches_;  // in submission order; PUBACKs leave in this order
     bool holding_ = false;  // the store had no room: reading paused until the held messages fit
 
@@ -125,6 +143,14 @@ private:
     std::string device_id_;
     std::string module_id_;
     std::string auth_key_;  // the key its SAS token was verified with (empty for auth = none)
+    std::string client_id_;
+    bool clean_disconnect_ = false;  // DISCONNECT received: the Will is not published
+    struct WillMessage {
+        std::string topic;
+        std::string payload;
+    };
+    std::optional<WillMessage> will_;
+    std::vector<GrantedFilter> filters_;  // granted on a rule listener (any filter, QoS <= 1)
 
     std::uint16_t next_packet_id_ = 1;
     std::unordered_map<std::uint16_t, std::function<void(DeliveryOutcome)>> c2d_inflight_;

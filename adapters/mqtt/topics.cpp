@@ -1,5 +1,7 @@
 #include "adapters/mqtt/topics.hpp"
 
+#include <algorithm>
+
 #include "gateway/model/property_bag.hpp"
 
 namespace hubgate::mqtt {
@@ -54,6 +56,46 @@ void format_c2d_topic(std::string& out, std::string_view device_id, const HubMes
     out += device_id;
     out += "/messages/devicebound/";
     format_message_bag_to(out, m);
+}
+
+bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
+    if (!topic.empty() && topic.front() == '$' && !filter.empty() && (filter.front() == '+' || filter.front() == '#'))
+        return false;
+    std::size_t f = 0, t = 0;
+    for (;;) {
+        const std::size_t fe = std::min(filter.find('/', f), filter.size());
+        const std::string_view flevel = filter.substr(f, fe - f);
+        if (flevel == "#") return true;  // matches the parent level too ("a/#" matches "a")
+        if (t > topic.size()) {
+            // The topic ran out of levels: only a trailing "/#" can still match.
+            return false;
+        }
+        const std::size_t te = std::min(topic.find('/', t), topic.size());
+        const std::string_view tlevel = topic.substr(t, te - t);
+        if (flevel != "+" && flevel != tlevel) return false;
+        const bool fend = fe == filter.size(), tend = te == topic.size();
+        if (fend && tend) return true;
+        if (fend) return false;
+        if (tend) {
+            // "a/#" against "a": the remaining filter must be exactly "#".
+            return filter.substr(fe + 1) == "#";
+        }
+        f = fe + 1;
+        t = te + 1;
+    }
+}
+
+bool valid_topic_filter(std::string_view filter) noexcept {
+    if (filter.empty()) return false;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t end = std::min(filter.find('/', start), filter.size());
+        const std::string_view level = filter.substr(start, end - start);
+        if (level.find('#') != std::string_view::npos && (level != "#" || end != filter.size())) return false;
+        if (level.find('+') != std::string_view::npos && level != "+") return false;
+        if (end == filter.size()) return true;
+        start = end + 1;
+    }
 }
 
 }  // namespace hubgate::mqtt

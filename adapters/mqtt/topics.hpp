@@ -31,4 +31,10 @@ bool is_c2d_filter(std::string_view filter, std::string_view device_id) noexcept
 // `devices/{id}/messages/devicebound/{bag}` — the slash after devicebound is always present.
 void format_c2d_topic(std::string& out, std::string_view device_id, const HubMessage& m);
 
+// MQTT 3.1.1 §4.7: whether `filter` (with `+` and `#`) matches `topic`. A filter starting with a
+// wildcard does not match a topic starting with `$` (§4.7.2).
+bool topic_matches(std::string_view filter, std::string_view topic) noexcept;
+// §4.7.1: `#` only last and alone in its level, `+` alone in its level, not empty.
+bool valid_topic_filter(std::string_view filter) noexcept;
+
 }  // namespace hubgate::mqtt

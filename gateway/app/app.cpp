@@ -22,6 +22,7 @@
 #include "gateway/metrics/http_server.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "gateway/relay/relay.hpp"
+#include "gateway/translate/translator.hpp"
 #include "gateway/upstream/upstream_client.hpp"
 #include "store/device_registry.hpp"
 #include "store/store.hpp"
@@ -54,7 +55,7 @@ Result<DirectoryContents> read_directory(const config::Config& cfg) {
     out.reserve(cfg.devices.size() + registered->size());
     std::unordered_set<std::string> configured;
     for (const auto& d : cfg.devices) {
-        out.push_back({d.id, d.key, d.module_id});
+        out.push_back({d.id, d.key, d.module_id, d.children});
         configured.insert(d.id);
     }
     for (auto& d : *registered) {
@@ -62,10 +63,21 @@ Result<DirectoryContents> read_directory(const config::Config& cfg) {
             spdlog::warn("device {} is in {} and in the registry; the config's entry is used", d.id, cfg.file);
             continue;
         }
-        out.push_back({std::move(d.id), std::move(d.key), std::move(d.module_id)});
+        out.push_back({std::move(d.id), std::move(d.key), std::move(d.module_id), {}});
         ++c.registered;
     }
     return c;
+}
+
+// The config's rules, compiled; load_config() has already checked them, so null only on a bug.
+std::shared_ptr<const translate::RuleSet> compile_rules(const config::Config& cfg) {
+    std::vector<std::string> names;
+    for (const auto& l : cfg.listeners)
+        if (!l.name.empty()) names.push_back(l.name);
+    std::vector<translate::CompileError> errors;
+    auto rules = translate::RuleSet::compile(cfg.rules, names, cfg.gateway.id, errors);
+    for (const auto& e : errors) spdlog::error("{}:{}: {}", cfg.file, e.line, e.what);
+    return rules;
 }
 
 }  // namespace
@@ -84,6 +96,7 @@ struct App::Impl {
     DeviceDirectory devices;
     std::unique_ptr<store::Store> store;
     std::unique_ptr<StoreIngest> ingest;
+    std::unique_ptr<translate::Translator> translator;
     std::unique_ptr<mqtt::MqttServer> mqtt;
     std::unique_ptr<coap::CoapServer> coap;
     std::unique_ptr<upstream::UpstreamClient> upstream;
@@ -150,9 +163,17 @@ int App::Impl::run() {
         store->close();
         return 1;
     }
+    // Translation rules for commodity devices, shared by the adapters (io thread).
+    translator = std::make_unique<translate::Translator>(registry);
+    translator->set_rules(compile_rules(cfg));
+    translator->set_child_policy(
+        [this](std::string_view bridge, std::string_view device) { return devices.may_speak_for(bridge, device); });
+    if (!cfg.rules.empty()) spdlog::info("translate: {} rules", cfg.rules.size());
+
     // Device adapters: each is one folder and a few lines here (STYLE.md).
     mqtt::ServerOptions mqtt_opts;
     mqtt_opts.listeners = cfg.listeners;
+    mqtt_opts.translator = translator.get();
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
     // New seen ids are persisted by the store; the C2D relay hooks the upstream listener before the
     // upstream connects, so messages a broker kept for the gateway are not acknowledged unseen.
@@ -160,6 +181,7 @@ int App::Impl::run() {
     coap::ServerOptions coap_opts;
     coap_opts.listeners = cfg.listeners;
     coap_opts.lock_timeout_seconds = cfg.c2d.lock_timeout_seconds;
+    coap_opts.translator = translator.get();
     coap = std::make_unique<coap::CoapServer>(io, std::move(coap_opts), devices, *ingest, registry);
     // A device is served C2D by the adapter it is reachable on: MQTT (subscribed) first, then CoAP.
     deliverers = std::make_unique<c2d::MultiDeliverer>(std::vector<C2dDeliverer*>{mqtt.get(), coap.get()});
@@ -229,16 +251,23 @@ void App::Impl::reload() {
     }
     auto next = cfg;
     next.devices = std::move(loaded.config->devices);
+    next.rules = std::move(loaded.config->rules);
     auto dir = read_directory(next);
     if (!dir) {
         spdlog::error("reload refused: cannot read the device registry: {}", dir.error());
         return;
     }
+    auto rules = compile_rules(next);
+    if (!rules) {
+        spdlog::error("reload refused: the rules do not compile");
+        return;
+    }
     cfg = std::move(next);
+    translator->set_rules(std::move(rules));  // whole: a message sees the old set or the new one
     devices.replace_static(std::move(dir->keyed));
     devices.replace_seen(dir->seen);  // `hubgate devices remove` may have forgotten some
-    spdlog::info("reloaded {}: {} devices from the config, {} from the registry, {} seen", cfg.file,
-                 cfg.devices.size(), dir->registered, dir->seen.size());
+    spdlog::info("reloaded {}: {} devices from the config, {} from the registry, {} seen, {} rules", cfg.file,
+                 cfg.devices.size(), dir->registered, dir->seen.size(), cfg.rules.size());
     // Connected devices that were removed or changed are cut off now, not at their next connect.
     // (CoAP checks a DTLS session's device on every request.)
     mqtt->recheck_devices();

@@ -24,6 +24,33 @@ void DeviceDirectory::replace_static(std::vector<DeviceRecord> devices) {
     static_ = std::move(next);
 }
 
+bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+    // Iterative matcher with one backtrack point (the last `*`): linear in practice, no recursion.
+    std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+    while (t < text.size()) {
+        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+            ++p;
+            ++t;
+        } else if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            mark = t;
+        } else if (star != std::string_view::npos) {
+            p = star + 1;
+            t = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (p < pattern.size() && pattern[p] == '*') ++p;
+    return p == pattern.size();
+}
+
+bool DeviceDirectory::may_speak_for(std::string_view bridge, std::string_view device) const {
+    std::shared_lock lock(mu_);
+    auto it = static_.find(std::string(bridge));
+    return it != static_.end() && !it->second.children.empty() && glob_match(it->second.children, device);
+}
+
 DeviceDirectory::Seen DeviceDirectory::record_seen(std::string_view id) {
     const std::string key(id);
     {
@@ -36,7 +63,7 @@ DeviceDirectory::Seen DeviceDirectory::record_seen(std::string_view id) {
         std::unique_lock lock(mu_);
         if (static_.count(key) || seen_.count(key)) return Seen::known;
         if (seen_.size() >= seen_limit_) return Seen::full;
-        seen_.emplace(key, DeviceRecord{key, {}, {}});
+        seen_.emplace(key, DeviceRecord{key, {}, {}, {}});
         listener = seen_listener_;
     }
     if (listener) listener(key);
@@ -45,7 +72,7 @@ DeviceDirectory::Seen DeviceDirectory::record_seen(std::string_view id) {
 
 void DeviceDirectory::replace_seen(const std::vector<std::string>& ids) {
     std::unordered_map<std::string, DeviceRecord> next;
-    for (const auto& id : ids) next.emplace(id, DeviceRecord{id, {}, {}});
+    for (const auto& id : ids) next.emplace(id, DeviceRecord{id, {}, {}, {}});
     std::unique_lock lock(mu_);
     seen_ = std::move(next);
 }

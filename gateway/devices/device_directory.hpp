@@ -10,20 +10,31 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace hubgate {
 
 struct DeviceRecord {
+    DeviceRecord() = default;
+    DeviceRecord(std::string id_, std::string key_, std::string module_id_, std::string children_ = {})
+        : id(std::move(id_)), key(std::move(key_)), module_id(std::move(module_id_)), children(std::move(children_)) {}
+
     std::string id;
     std::string key;        // base64 SAS key; empty for devices seen on an auth = "none" listener
     std::string module_id;  // configured module, empty = none
+    std::string children;   // a bridge's glob of the device ids it may speak for; empty = none
 };
+
+// Shell-style glob: `*` any run (crossing `/`), `?` one character; case-sensitive.
+bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 
 class DeviceDirectory {
 public:
     std::optional<DeviceRecord> find(std::string_view id) const;
     bool known(std::string_view id) const;
+    // Whether device `bridge` may send messages as `device`: its `children` glob matches it.
+    bool may_speak_for(std::string_view bridge, std::string_view device) const;
     // Replaces the devices with keys (config and registry, at start and on SIGHUP). Devices seen on
     // auth = "none" listeners stay.
     void replace_static(std::vector<DeviceRecord> devices);

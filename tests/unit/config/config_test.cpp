@@ -272,7 +272,7 @@ TEST_CASE("a file without any listener is valid and has no listeners") {
     CHECK(config_of(l).listeners.empty());
 }
 
-TEST_CASE("auth must suit the protocol: coap takes only none, coaps only psk, mqtt sas or none") {
+TEST_CASE("auth must suit the protocol: coap takes only none, coaps only psk, mqtt sas, password or none") {
     TempDir dir;
     SUBCASE("coap with sas") {
         const auto what = only_error_at(load_text(dir, kMinimal + "[[listener]]\nprotocol = \"coap\"\nauth = \"sas\"\n"), 7);
@@ -286,7 +286,7 @@ TEST_CASE("auth must suit the protocol: coap takes only none, coaps only psk, mq
     }
     SUBCASE("mqtt with psk") {
         const auto what = only_error_at(load_text(dir, kMinimal + "[[listener]]\nprotocol = \"mqtt\"\nbind = \"0.0.0.0:1884\"\nauth = \"psk\"\n"), 8);
-        CHECK(contains(what, "allowed values: sas, none"));
+        CHECK(contains(what, "allowed values: sas, password, none"));
     }
     SUBCASE("mqtt with none is accepted") {
         const auto l = load_text(dir, kMinimal + "[[listener]]\nprotocol = \"mqtt\"\nbind = \"0.0.0.0:1884\"\nauth = \"none\"\n");
@@ -658,4 +658,71 @@ TEST_CASE("enum to_string gives the config spelling") {
     CHECK(std::string(to_string(ListenerAuth::psk)) == "psk");
     CHECK(std::string(to_string(OnFull::reject_new)) == "reject-new");
     CHECK(std::string(to_string(Durability::process)) == "process");
+}
+
+// ---- translation rules and what they need (listener names, unmatched, password auth, children) --
+
+TEST_CASE("rules load in file order with their properties in the order written") {
+    TempDir dir;
+    const std::string text = "[[listener]]\nname = \"lan\"\nprotocol = \"mqtt\"\nauth = \"password\"\nunmatched = \"raw\"\n"
+                             "[upstream]\nconnection_string = \"" + kConnectionString + "\"\n"
+                             "[[rule]]\nname = \"tasmota\"\nlisteners = [\"lan\"]\ntopic = \"tele/{device}/SENSOR\"\n"
+                             "device = \"{device}\"\nproperties = { zeta = \"z\", alpha = \"{gateway}\", mid = \"m\" }\n"
+                             "[[rule]]\ntopic = \"stat/{device}/POWER\"\nformat = \"text\"\nfield = \"power\"\n"
+                             "[[device]]\nid = \"bridge\"\nkey = \"" + std::string("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=") +
+                             "\"\nchildren = \"zb-*\"\n";
+    const auto l = load_text(dir, text);
+    const auto& c = config_of(l);
+    REQUIRE(c.rules.size() == 2);
+    CHECK(c.rules[0].name == "tasmota");
+    CHECK(c.rules[0].listeners == std::vector<std::string>{"lan"});
+    REQUIRE(c.rules[0].properties.size() == 3);
+    CHECK(c.rules[0].properties[0].first == "zeta");
+    CHECK(c.rules[0].properties[1] == std::make_pair(std::string("alpha"), std::string("{gateway}")));
+    CHECK(c.rules[0].properties[2].first == "mid");
+    CHECK(c.rules[1].name == "rule-2");
+    CHECK(c.rules[1].format == "text");
+    CHECK(c.listeners[0].name == "lan");
+    CHECK(c.listeners[0].auth == ListenerAuth::password);
+    CHECK(c.listeners[0].unmatched == Unmatched::raw);
+    CHECK(c.devices[0].children == "zb-*");
+}
+
+TEST_CASE("a rule error is reported at its file line: an unknown capture, an unknown listener") {
+    TempDir dir;
+    const std::string base = kMinimal + "[[rule]]\ntopic = \"tele/{device}/SENSOR\"\n";
+    SUBCASE("a template naming a capture the pattern lacks") {
+        const auto what = only_error_at(load_text(dir, base + "device = \"{name}\"\n"), 7);
+        CHECK(contains(what, "name"));
+    }
+    SUBCASE("a listener no [[listener]] is named") {
+        const auto l = load_text(dir, base + "listeners = [\"lan\"]\n");
+        REQUIRE_FALSE(l.result.errors.empty());
+        CHECK(contains(l.result.errors[0].what, "lan"));
+        CHECK(l.result.errors[0].line >= 5);
+    }
+}
+
+TEST_CASE("listener names are unique, and unmatched takes refuse, drop or raw") {
+    TempDir dir;
+    SUBCASE("a duplicate name") {
+        const auto what = only_error_at(
+            load_text(dir, kMinimal + "[[listener]]\nname = \"a\"\nprotocol = \"coap\"\n[[listener]]\nname = \"a\"\n"
+                                      "protocol = \"coap\"\nbind = \"0.0.0.0:5699\"\n"),
+            9);
+        CHECK(contains(what, "duplicate listener name"));
+    }
+    SUBCASE("an unknown unmatched mode") {
+        const auto what = only_error_at(
+            load_text(dir, kMinimal + "[[listener]]\nprotocol = \"coap\"\nunmatched = \"ignore\"\n"), 7);
+        CHECK(contains(what, "allowed values: refuse, drop, raw"));
+    }
+}
+
+TEST_CASE("a rule with a topic may not name a CoAP listener") {
+    TempDir dir;
+    const auto l = load_text(dir, kMinimal + "[[listener]]\nname = \"udp\"\nprotocol = \"coap\"\n"
+                                             "[[rule]]\nlisteners = [\"udp\"]\ntopic = \"a/{device}\"\n");
+    REQUIRE_FALSE(l.result.errors.empty());
+    CHECK(contains(l.result.errors[0].what, "use path for CoAP"));
 }
