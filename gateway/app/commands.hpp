@@ -18,6 +18,9 @@ int cmd_devices_add(const std::string& config_path, const std::string& id, const
                     const std::string& host);
 int cmd_devices_list(const std::string& config_path);
 int cmd_devices_remove(const std::string& config_path, const std::string& id);
+int cmd_rules_test(const std::string& config_path, const std::string& topic, const std::string& path,
+                   const std::string& payload_file, int content_format, const std::string& device,
+                   const std::string& client, const std::string& listener);
 int cmd_sas_token(const std::string& config_path, const std::string& device_id, long ttl_seconds,
                   const std::string& host);
 

@@ -61,6 +61,23 @@ int main(int argc, char** argv) {
     add_config(dev_remove);
     dev_remove->add_option("device", device_id, "device id")->required();
 
+    auto* rules = cli.add_subcommand("rules", "translation rules: what a device's own payloads become");
+    rules->require_subcommand(1);
+    auto* rules_test = rules->add_subcommand(
+        "test", "print the hub message a payload would become: rule, device, module, properties, body");
+    add_config(rules_test);
+    std::string rt_topic, rt_path, rt_payload, rt_client, rt_listener;
+    int rt_content_format = -1;
+    rules_test->add_option("--topic", rt_topic, "MQTT topic the device publishes on");
+    rules_test->add_option("--path", rt_path, "CoAP path the device posts to (a ?query gives properties)")
+        ->excludes("--topic");
+    rules_test->add_option("--payload-file", rt_payload, "the payload's bytes (- reads stdin)")->required();
+    rules_test->add_option("--content-format", rt_content_format, "Content-Format (50 JSON, 60 CBOR, 110/112 SenML)")
+        ->check(CLI::Range(0, 65535));
+    rules_test->add_option("--device", device_id, "the authenticated device id (default: none, as on an open listener)");
+    rules_test->add_option("--client", rt_client, "MQTT client id");
+    rules_test->add_option("--listener", rt_listener, "listener name (default: the first of the topic's/path's protocol)");
+
     CLI11_PARSE(cli, argc, argv);
 
     if (run->parsed()) return cmd_run(config_path);
@@ -70,5 +87,8 @@ int main(int argc, char** argv) {
     if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname);
     if (dev_list->parsed()) return cmd_devices_list(config_path);
     if (dev_remove->parsed()) return cmd_devices_remove(config_path, device_id);
+    if (rules_test->parsed())
+        return cmd_rules_test(config_path, rt_topic, rt_path, rt_payload, rt_content_format, device_id, rt_client,
+                              rt_listener);
     return kExitFailure;
 }
