@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <deque>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,6 +78,12 @@ Inbound coap(std::string_view path, std::string_view body) {
     in.listener = "coap";
     in.client_id = "";
     return in;
+}
+
+// A payload that outlives the Inbound viewing it (tests keep an Inbound across several calls).
+std::string_view stored(const std::string& relative) {
+    static std::deque<std::string> kept;
+    return kept.emplace_back(payload(relative));
 }
 
 const ChildPolicy kNoChildren;
@@ -237,7 +244,7 @@ TEST_CASE("a rule the listener filter skips lets the next matching rule apply") 
     auto wan = topic_rule("wan", "tele/{device}/SENSOR");
     wan.listeners = {"wan"};
     const auto set = compiled({lan, wan});
-    auto in = mqtt("tele/ds1820/SENSOR", payload("tasmota/tele_SENSOR_ds18b20.json"));
+    auto in = mqtt("tele/ds1820/SENSOR", stored("tasmota/tele_SENSOR_ds18b20.json"));
     in.listener = "wan";
     CHECK(translated(*set, in).rule == "wan");
 }
@@ -247,10 +254,10 @@ TEST_CASE("an unnamed listener gets only the rules without a listeners list") {
     named.listeners = {"lan"};
     auto everywhere = topic_rule("everywhere", "tele/{device}/STATE");
     const auto set = compiled({named, everywhere});
-    auto sensor = mqtt("tele/ds1820/SENSOR", payload("tasmota/tele_SENSOR_ds18b20.json"));
+    auto sensor = mqtt("tele/ds1820/SENSOR", stored("tasmota/tele_SENSOR_ds18b20.json"));
     sensor.listener = "";
     CHECK(translated(*set, sensor).verdict == Verdict::unmatched);
-    auto state = mqtt("tele/tasmota/STATE", payload("tasmota/tele_STATE.json"));
+    auto state = mqtt("tele/tasmota/STATE", stored("tasmota/tele_STATE.json"));
     state.listener = "";
     CHECK(translated(*set, state).rule == "everywhere");
 }
@@ -332,7 +339,7 @@ TEST_CASE("{client} is the authenticated id, else the client id; {gateway} is th
     auto spec = topic_rule("tasmota", "tele/{device}/SENSOR");
     spec.properties = {{"sender", "{client}"}, {"site", "{gateway}"}};
     const auto set = compiled({spec});
-    auto in = mqtt("tele/pow1/SENSOR", payload("tasmota/tele_SENSOR_pow.json"));
+    auto in = mqtt("tele/pow1/SENSOR", stored("tasmota/tele_SENSOR_pow.json"));
     const auto open = translated(*set, in);
     CHECK(property(open.message, "sender") == "DVES_5A1B2C");
     CHECK(property(open.message, "site") == "pi-gw");
@@ -361,10 +368,10 @@ TEST_CASE("module is the rule's template, else the device's or listener's defaul
     with_module.module = "tasmota-{device}";
     auto without = topic_rule("without", "tele/{device}/STATE");
     const auto set = compiled({with_module, without});
-    auto sensor = mqtt("tele/pow1/SENSOR", payload("tasmota/tele_SENSOR_pow.json"));
+    auto sensor = mqtt("tele/pow1/SENSOR", stored("tasmota/tele_SENSOR_pow.json"));
     sensor.default_module = "edge";
     CHECK(translated(*set, sensor).message.module_id == "tasmota-pow1");
-    auto state = mqtt("tele/tasmota/STATE", payload("tasmota/tele_STATE.json"));
+    auto state = mqtt("tele/tasmota/STATE", stored("tasmota/tele_STATE.json"));
     state.default_module = "edge";
     CHECK(translated(*set, state).message.module_id == "edge");
 }
@@ -433,7 +440,7 @@ TEST_CASE("translate leaves the message id and enqueue time to normalize_message
 
 TEST_CASE("without a device template the device is the authenticated id, else the client id") {
     const auto set = compiled({topic_rule("tasmota", "tele/{device}/SENSOR")});
-    auto in = mqtt("tele/pow1/SENSOR", payload("tasmota/tele_SENSOR_pow.json"));
+    auto in = mqtt("tele/pow1/SENSOR", stored("tasmota/tele_SENSOR_pow.json"));
     CHECK(translated(*set, in).message.device_id == "DVES_5A1B2C");
     in.auth_device = "pow1";
     CHECK(translated(*set, in).message.device_id == "pow1");
@@ -443,7 +450,7 @@ TEST_CASE("a device id other than the authenticated one is a spoof unless it is 
     auto spec = topic_rule("z2m", "zigbee2mqtt/{device}");
     spec.device = "{device}";
     const auto set = compiled({spec});
-    auto in = mqtt("zigbee2mqtt/kitchen_sensor", payload("zigbee2mqtt/device_WSDCGQ01LM.json"));
+    auto in = mqtt("zigbee2mqtt/kitchen_sensor", stored("zigbee2mqtt/device_WSDCGQ01LM.json"));
     in.auth_device = "z2m-bridge";
     const auto t = translated(*set, in);
     CHECK(t.verdict == Verdict::spoof);
@@ -463,14 +470,14 @@ TEST_CASE("a bridge's children policy lets it speak for the devices it allows") 
         asked.emplace_back(authenticated, device);
         return device.substr(0, 8) == "kitchen_";
     };
-    auto in = mqtt("zigbee2mqtt/kitchen_sensor", payload("zigbee2mqtt/device_WSDCGQ01LM.json"));
+    auto in = mqtt("zigbee2mqtt/kitchen_sensor", stored("zigbee2mqtt/device_WSDCGQ01LM.json"));
     in.auth_device = "z2m-bridge";
     const auto child = translated(*set, in, kitchen_only);
     CHECK(child.verdict == Verdict::accepted);
     CHECK(child.message.device_id == "kitchen_sensor");
     CHECK(asked == std::vector<std::pair<std::string, std::string>>{{"z2m-bridge", "kitchen_sensor"}});
 
-    auto other = mqtt("zigbee2mqtt/garage_door", payload("zigbee2mqtt/device_WXKG01LM.json"));
+    auto other = mqtt("zigbee2mqtt/garage_door", stored("zigbee2mqtt/device_WXKG01LM.json"));
     other.auth_device = "z2m-bridge";
     CHECK(translated(*set, other, kitchen_only).verdict == Verdict::spoof);
 }
@@ -481,7 +488,7 @@ TEST_CASE("a device speaking for itself is accepted without asking the children 
     const auto set = compiled({spec});
     bool asked = false;
     const ChildPolicy policy = [&](std::string_view, std::string_view) { return asked = true, false; };
-    auto in = mqtt("tele/pow1/SENSOR", payload("tasmota/tele_SENSOR_pow.json"));
+    auto in = mqtt("tele/pow1/SENSOR", stored("tasmota/tele_SENSOR_pow.json"));
     in.auth_device = "pow1";
     CHECK(translated(*set, in, policy).verdict == Verdict::accepted);
     CHECK_FALSE(asked);
@@ -575,12 +582,14 @@ TEST_CASE("on_decode_error refuse refuses a bad payload as refused_decode and bu
     CHECK(t.reason.rfind("format json: ", 0) == 0);
 }
 
+constexpr std::string_view kCborT("\xa1\x61\x74\xf9\x4d\x60", 6);  // CBOR {"t": 21.5}
+
 TEST_CASE("on_decode_error refuse refuses a Content-Format the rule cannot decode as refused_format") {
     auto spec = path_rule("coap-json", "/sensors/{device}");
     spec.device = "{device}";
     spec.on_decode_error = "refuse";
     const auto set = compiled({spec});
-    auto in = coap("/sensors/t1", std::string("\xa1\x61\x74\xf9\x4d\x60", 6));  // CBOR {"t": 21.5}
+    auto in = coap("/sensors/t1", kCborT);
     in.content_format = content_format::cbor;
     CHECK(translated(*set, in).verdict == Verdict::refused_format);
 }
@@ -589,7 +598,7 @@ TEST_CASE("on_decode_error raw keeps a payload of an unsupported Content-Format 
     auto spec = path_rule("coap-json", "/sensors/{device}");
     spec.device = "{device}";
     const auto set = compiled({spec});
-    auto in = coap("/sensors/t1", std::string("\xa1\x61\x74\xf9\x4d\x60", 6));
+    auto in = coap("/sensors/t1", kCborT);
     in.content_format = content_format::cbor;
     const auto t = translated(*set, in);
     CHECK(t.verdict == Verdict::accepted);
