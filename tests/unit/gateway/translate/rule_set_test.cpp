@@ -642,6 +642,11 @@ TEST_CASE("time: an ISO-8601 string with an offset is converted to UTC") {
           "2024-02-29T03:30:00Z");
 }
 
+TEST_CASE("time: RFC 3339's space separator and the ±HHMM and ±HH offset forms are read too") {
+    CHECK(with_time(R"({"Time":"2024-01-15 12:34:56+0100"})").message.system.creation_time == "2024-01-15T11:34:56Z");
+    CHECK(with_time(R"({"Time":"2024-01-15T12:34:56-02"})").message.system.creation_time == "2024-01-15T14:34:56Z");
+}
+
 TEST_CASE("time: a number is epoch seconds") {
     CHECK(with_time(R"({"ts":1700000000})", "/ts").message.system.creation_time == "2023-11-14T22:13:20Z");
     CHECK(with_time(R"({"ts":1700000000.25})", "/ts").message.system.creation_time == "2023-11-14T22:13:20.250Z");
@@ -804,6 +809,18 @@ TEST_CASE("a bad application property name is an error at properties' line") {
     spec.properties = {{"bad name", "x"}};
     spec.properties_line = 15;
     CHECK(error_of(spec).line == 15);
+}
+
+TEST_CASE("a property the gateway sets itself, or one set twice, is an error at properties' line") {
+    auto reserved = topic_rule("tasmota", "tele/{device}/SENSOR");
+    reserved.properties = {{"decode-error", "none"}};
+    reserved.properties_line = 15;
+    const auto e = error_of(reserved);
+    CHECK(e.line == 15);
+    CHECK(e.what == "rule 'tasmota': properties: 'decode-error' is set by the gateway");
+    auto twice = topic_rule("tasmota", "tele/{device}/SENSOR");
+    twice.properties = {{"site", "a"}, {"site", "b"}};
+    CHECK(error_of(twice).what == "rule 'tasmota': properties: 'site' is set twice");
 }
 
 TEST_CASE("{json:} in c2d_topic is an error at c2d_topic's line") {
