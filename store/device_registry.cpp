@@ -66,7 +66,8 @@ Result<bool> DeviceRegistry::add(const RegisteredDevice& device) {
 Result<bool> DeviceRegistry::remove(std::string_view id) {
     if (auto e = impl_->exec("BEGIN IMMEDIATE")) return *e;
     int removed = 0;
-    for (const char* sql : {"DELETE FROM registered_devices WHERE id = ?", "DELETE FROM known_devices WHERE id = ?"}) {
+    for (const char* sql : {"DELETE FROM registered_devices WHERE id = ?", "DELETE FROM known_devices WHERE id = ?",
+                            "DELETE FROM device_routes WHERE id = ?"}) {
         auto s = impl_->prepare(sql);
         if (!s) {
             impl_->exec("ROLLBACK");
@@ -105,6 +106,18 @@ Result<std::vector<std::string>> DeviceRegistry::seen() {
     std::vector<std::string> out;
     int rc;
     while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) out.emplace_back(detail::column_bytes(s->get(), 0));
+    if (rc != SQLITE_DONE) return impl_->step_error();
+    return out;
+}
+
+Result<std::vector<StoredRoute>> DeviceRegistry::routes() {
+    auto s = impl_->prepare("SELECT id, rule, captures, via FROM device_routes ORDER BY id");
+    if (!s) return Error{s.error()};
+    std::vector<StoredRoute> out;
+    int rc;
+    while ((rc = sqlite3_step(s->get())) == SQLITE_ROW)
+        out.push_back({std::string(detail::column_bytes(s->get(), 0)), std::string(detail::column_bytes(s->get(), 1)),
+                       std::string(detail::column_bytes(s->get(), 2)), std::string(detail::column_bytes(s->get(), 3))});
     if (rc != SQLITE_DONE) return impl_->step_error();
     return out;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gateway/model/result.hpp"
+#include "store/inbox.hpp"
 
 namespace hubgate::store {
 
@@ -37,6 +38,7 @@ public:
     Result<bool> remove(std::string_view id);
     Result<std::vector<RegisteredDevice>> registered();  // ordered by id
     Result<std::vector<std::string>> seen();             // ids seen on auth = "none" listeners, by id
+    Result<std::vector<StoredRoute>> routes();           // translated devices' last routes, by id
 
 private:
     struct Impl;

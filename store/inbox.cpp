@@ -33,6 +33,9 @@ Status InboxTables::open(sqlite3* connection, const std::string& path, std::func
         {&take_expired_stmt, "DELETE FROM c2d_inbox WHERE expires_ms <= ? RETURNING " HUBGATE_INBOX_ROW},
         {&devices_stmt, "SELECT DISTINCT device_id FROM c2d_inbox ORDER BY device_id"},
         {&seen_stmt, "INSERT INTO known_devices (id, first_seen_ms) VALUES (?, ?) ON CONFLICT (id) DO NOTHING"},
+        {&route_stmt, "INSERT INTO device_routes (id, rule, captures, via, updated_ms) VALUES (?, ?, ?, ?, ?) "
+                      "ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, captures = excluded.captures, "
+                      "via = excluded.via, updated_ms = excluded.updated_ms"},
         {&update_seq_stmt, "UPDATE meta SET inbox_last_seq = ? WHERE id = 1"},
     };
 #undef HUBGATE_INBOX_ROW
@@ -60,7 +63,7 @@ void InboxTables::register_metrics(metrics::Registry& registry) {
 
 void InboxTables::close() noexcept {
     for (auto* s : {&find_stmt, &device_count_stmt, &insert_stmt, &next_stmt, &set_count_stmt, &delete_stmt,
-                    &take_expired_stmt, &devices_stmt, &seen_stmt, &update_seq_stmt})
+                    &take_expired_stmt, &devices_stmt, &seen_stmt, &route_stmt, &update_seq_stmt})
         s->reset();
 }
 
@@ -354,7 +357,32 @@ private:
     bool added_ = false;
 };
 
+class DeviceRouteWork final : public InboxWork {
+public:
+    explicit DeviceRouteWork(StoredRoute r) : r_(std::move(r)) {}
+
+    bool grows() const noexcept override { return true; }
+
+    bool apply(InboxTables& t) override {
+        sqlite3_stmt* s = t.route_stmt.get();
+        ResetGuard reset(s);
+        detail::bind_text(s, 1, r_.device_id);
+        detail::bind_text(s, 2, r_.rule);
+        detail::bind_text(s, 3, r_.captures);
+        detail::bind_text(s, 4, r_.via);
+        sqlite3_bind_int64(s, 5, t.now_ms());
+        return sqlite3_step(s) == SQLITE_DONE;
+    }
+
+    void finish(bool) override {}
+
+private:
+    StoredRoute r_;
+};
+
 }  // namespace
+
+void Store::device_route(StoredRoute route) { enqueue_inbox(std::make_unique<DeviceRouteWork>(std::move(route))); }
 
 void Store::inbox_put(C2dMessage m, std::uint32_t queue_depth, std::function<void(InboxPut, std::int64_t)> done) {
     enqueue_inbox(std::make_unique<PutWork>(std::move(m), queue_depth, std::move(done)));

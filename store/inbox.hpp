@@ -32,4 +32,14 @@ enum class InboxPut {
 
 const char* to_string(InboxPut result) noexcept;
 
+// The route of a device's last message accepted through a translation rule (for C2D).
+struct StoredRoute {
+    std::string device_id;
+    std::string rule;
+    std::string captures;  // URL-encoded `name=value&...`, in pattern order
+    std::string via;       // the bridge whose connection carried it; empty = the device's own
+
+    bool operator==(const StoredRoute&) const = default;
+};
+
 }  // namespace hubgate::store

@@ -20,7 +20,7 @@ struct InboxTables {
     std::string props_buf;  // reused for every row's encoded properties
 
     StmtPtr find_stmt, device_count_stmt, insert_stmt, next_stmt, set_count_stmt, delete_stmt,
-        take_expired_stmt, devices_stmt, seen_stmt, update_seq_stmt;
+        take_expired_stmt, devices_stmt, seen_stmt, route_stmt, update_seq_stmt;
 
     // Committed state; count is shared with the gauge so a scrape after close reads a stale number.
     std::shared_ptr<std::atomic<std::uint64_t>> count = std::make_shared<std::atomic<std::uint64_t>>(0);

@@ -68,7 +68,20 @@ CREATE TABLE registered_devices (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 3> kSteps{kV1, kV2, kV3};
+// v4: the route of each device's last message accepted through a translation rule (rule name, its
+// captures URL-encoded as `k=v&...`, the bridge that carried it), so C2D reaches a commodity device
+// on its own command topic after a restart.
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE device_routes (
+  id         TEXT    PRIMARY KEY,
+  rule       TEXT    NOT NULL,
+  captures   TEXT    NOT NULL,
+  via        TEXT    NOT NULL,
+  updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 4> kSteps{kV1, kV2, kV3, kV4};
 
 }  // namespace
 

@@ -129,6 +129,9 @@ public:
     // after a restart. Idempotent; done(newly_added).
     // Read back through DeviceRegistry::seen() (its own connection).
     void device_seen(std::string id, std::function<void(bool newly_added)> done = {});
+    // Remembers (replaces) a device's route, in the next commit group; read back by
+    // DeviceRegistry::routes().
+    void device_route(StoredRoute route);
     std::uint64_t inbox_count() const noexcept;  // messages in the inbox; O(1), any thread
 
     struct Impl;

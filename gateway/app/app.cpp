@@ -38,6 +38,7 @@ struct DirectoryContents {
     std::vector<DeviceRecord> keyed;  // the config's [[device]] entries, then the registry's
     std::size_t registered = 0;       // how many of `keyed` came from the registry
     std::vector<std::string> seen;    // ids recorded on auth = "none" listeners
+    std::vector<store::StoredRoute> routes;  // translated devices' last routes (for C2D)
 };
 
 // A config entry wins over a registered device with the same id. Read through the registry's own
@@ -49,8 +50,11 @@ Result<DirectoryContents> read_directory(const config::Config& cfg) {
     if (!registered) return Error{registered.error()};
     auto seen = (*reg)->seen();
     if (!seen) return Error{seen.error()};
+    auto routes = (*reg)->routes();
+    if (!routes) return Error{routes.error()};
     DirectoryContents c;
     c.seen = std::move(seen.value());
+    c.routes = std::move(routes.value());
     auto& out = c.keyed;
     out.reserve(cfg.devices.size() + registered->size());
     std::unordered_set<std::string> configured;
@@ -166,6 +170,19 @@ int App::Impl::run() {
     // Translation rules for commodity devices, shared by the adapters (io thread).
     translator = std::make_unique<translate::Translator>(registry);
     translator->set_rules(compile_rules(cfg));
+    {
+        std::unordered_map<std::string, translate::DeviceRoute> routes;
+        for (auto& r : dir->routes) {
+            auto captures = translate::decode_captures(r.captures);
+            if (!captures) continue;  // unreadable: the device's next message writes it again
+            routes.emplace(r.device_id, translate::DeviceRoute{{std::move(r.rule), std::move(*captures)}, std::move(r.via)});
+        }
+        translator->restore_routes(std::move(routes));
+    }
+    // A changed route is persisted, so C2D reaches a device on its command topic after a restart.
+    translator->set_route_listener([this](const std::string& device, const translate::DeviceRoute& r) {
+        store->device_route({device, r.route.rule, translate::encode_captures(r.route.captures), r.via});
+    });
     translator->set_child_policy(
         [this](std::string_view bridge, std::string_view device) { return devices.may_speak_for(bridge, device); });
     if (!cfg.rules.empty()) spdlog::info("translate: {} rules", cfg.rules.size());
@@ -186,6 +203,12 @@ int App::Impl::run() {
     // A device is served C2D by the adapter it is reachable on: MQTT (subscribed) first, then CoAP.
     deliverers = std::make_unique<c2d::MultiDeliverer>(std::vector<C2dDeliverer*>{mqtt.get(), coap.get()});
     c2d = std::make_unique<c2d::C2dRelay>(io, *store, *upstream, *deliverers, devices, cfg.c2d, registry);
+    // A rule's c2d_topic that needs a property the message lacks rejects it with that reason.
+    c2d->set_precheck([this](const HubMessage& m) -> std::optional<std::string> {
+        auto topic = translator->c2d_topic(m.device_id, m);
+        if (topic && !*topic) return topic->error();
+        return std::nullopt;
+    });
     c2d->start();
     upstream->start();
 

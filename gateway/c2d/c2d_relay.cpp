@@ -101,6 +101,7 @@ struct C2dRelay::Impl : std::enable_shared_from_this<C2dRelay::Impl> {
     std::atomic<bool> stopped{false};
     std::unordered_map<std::string, DeviceState> state;  // io thread only
     std::vector<FeedbackRecord> pending_feedback;        // io thread only
+    std::function<std::optional<std::string>(const HubMessage&)> precheck;
     MessageIdGenerator ids;                              // io thread only
     metrics::Counter& queued;
     metrics::Counter& delivered;
@@ -231,8 +232,19 @@ void C2dRelay::Impl::deliver(store::C2dMessage m) {
     out.system.to = "/devices/" + m.message.device_id + "/messages/devicebound";
     out.properties = m.message.properties;
     out.device_id = m.message.device_id;
-    delivered.inc();
     const std::string device = m.message.device_id;
+    if (precheck) {
+        if (auto why = precheck(out)) {
+            spdlog::warn("c2d: message {} for {} rejected: {}", m.message.system.message_id, device, *why);
+            count_rejected("c2d_topic");
+            store.inbox_remove(m.seq);
+            add_feedback(m, FeedbackStatus::rejected, std::move(*why));
+            state[device].busy = false;
+            pump(device);
+            return;
+        }
+    }
+    delivered.inc();
     deliverer.deliver(device, std::move(out), [self = shared_from_this(), m = std::move(m)](DeliveryOutcome o) mutable {
         // The MQTT adapter answers on its own thread, which is this io_context.
         self->on_outcome(std::move(m), o);
@@ -341,6 +353,10 @@ C2dRelay::C2dRelay(asio::io_context& io, store::Store& store, upstream::Upstream
     : impl_(std::make_shared<Impl>(io, store, upstream, deliverer, devices, options, registry)) {}
 
 C2dRelay::~C2dRelay() { stop(); }
+
+void C2dRelay::set_precheck(std::function<std::optional<std::string>(const HubMessage&)> check) {
+    impl_->precheck = std::move(check);
+}
 
 void C2dRelay::start() {
     auto impl = impl_;

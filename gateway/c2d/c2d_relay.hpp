@@ -4,6 +4,10 @@
 // that go upstream as stored D2C messages. Runs on the adapters' io_context; wired by gateway/app.
 #pragma once
 
+#include <optional>
+
+#include <functional>
+
 #include <memory>
 #include <string>
 
@@ -15,6 +19,7 @@ class io_context;
 
 namespace hubgate {
 class C2dDeliverer;
+struct HubMessage;
 class DeviceDirectory;
 namespace store {
 class Store;
@@ -43,6 +48,9 @@ public:
     void start();
     // Flushes gathered feedback into the store and stops the timers.
     void stop();
+    // Asked (on the io thread) before each delivery: a reason rejects the message with Rejected
+    // feedback carrying it (a rule's c2d_topic that needs a property the message lacks). Set before start().
+    void set_precheck(std::function<std::optional<std::string>(const HubMessage&)> check);
 
     struct Impl;
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/metrics/registry.hpp"
+#include "gateway/model/url_encoding.hpp"
 
 namespace hubgate::translate {
 
@@ -12,6 +13,33 @@ namespace {
 constexpr std::chrono::seconds kLogInterval{60};
 
 }  // namespace
+
+std::string encode_captures(const std::vector<std::pair<std::string, std::string>>& captures) {
+    std::string out;
+    for (const auto& [name, value] : captures) {
+        if (!out.empty()) out += '&';
+        url_encode_to(out, name);
+        out += '=';
+        url_encode_to(out, value);
+    }
+    return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> decode_captures(std::string_view text) {
+    std::vector<std::pair<std::string, std::string>> out;
+    while (!text.empty()) {
+        const auto amp = text.find('&');
+        const std::string_view item = text.substr(0, amp);
+        text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
+        const auto eq = item.find('=');
+        if (eq == std::string_view::npos) return std::nullopt;
+        auto name = url_decode(item.substr(0, eq));
+        auto value = url_decode(item.substr(eq + 1));
+        if (!name || !value) return std::nullopt;
+        out.emplace_back(std::move(*name), std::move(*value));
+    }
+    return out;
+}
 
 Translator::Translator(metrics::Registry& registry)
     : registry_(registry),

@@ -29,6 +29,10 @@ struct DeviceRoute {
     std::string via;
 };
 
+// Captures as they are persisted: URL-encoded `name=value&...`, in pattern order.
+std::string encode_captures(const std::vector<std::pair<std::string, std::string>>& captures);
+std::optional<std::vector<std::pair<std::string, std::string>>> decode_captures(std::string_view text);
+
 class Translator {
 public:
     explicit Translator(metrics::Registry& registry);
