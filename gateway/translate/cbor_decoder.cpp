@@ -31,6 +31,8 @@ constexpr std::uint64_t tag_expect_base16 = 23;
 
 enum class ItemType : std::uint8_t { bytes, text, other };
 
+constexpr std::size_t max_key_text = 256;
+
 // RFC 8428 Table 4; the table is conclusive (no other integer label will ever be defined).
 const char* senml_label(std::int64_t key) noexcept {
     switch (key) {
@@ -310,7 +312,10 @@ private:
                 f.drop_entry = label == nullptr;
                 f.key = label ? label : "";
             } else {
-                f.key = v.dump();  // §6.1: a converter may turn other keys into their JSON text
+                // §6.1: a converter may turn other keys into their JSON text. Bounded: a map used as
+                // a key of a map used as a key... would double its escaping at every level.
+                f.key = v.dump();
+                if (f.key.size() > max_key_text) return fail("a map key longer than 256 bytes as JSON text");
             }
             f.have_key = true;
             if (f.drop_entry) f.key.clear();

@@ -47,8 +47,19 @@ void append_base16(std::string& out, std::string_view bytes);
 // Decodes base64url with or without padding; nullopt on any other character (SenML `vd`).
 std::optional<std::string> decode_base64url(std::string_view text);
 
-// Where a JSON text stops being valid, as a short reason ("invalid JSON at byte 17"), for
-// `bytes` known not to parse. Byte offsets are 0-based, as in a hex dump of the payload.
+// Whether `text` is exactly one JSON text (RFC 8259, UTF-8, no BOM), by one scan without building
+// anything; it accepts what nlohmann::json::accept accepts (fuzz_json). Else where and how it
+// broke: offset is 0-based, as in a hex dump; the end of the input when truncated. (json_decoder.cpp)
+struct JsonCheck {
+    enum class Kind { syntax, utf8, truncated, trailing, empty, range };
+    bool ok = false;
+    std::size_t offset = 0;
+    Kind kind = Kind::syntax;
+};
+JsonCheck check_json(std::string_view text);
+
+// check_json's verdict on `bytes` as a short reason ("invalid JSON at byte 17"), offsets shifted
+// by `offset_base` (a dropped BOM). (json_decoder.cpp)
 std::string json_error_reason(std::string_view bytes, std::size_t offset_base);
 
 }  // namespace hubgate::translate::detail

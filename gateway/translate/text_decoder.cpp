@@ -69,9 +69,11 @@ Decoded decode_text(const DecodeInput& in) {
     d.source_content_type = "text/plain";
     nlohmann::json value;
     std::string value_text;
-    if (is_json_number(s)) {
+    // A number beyond a double's range (1e999) stays text: the json decoder refuses it, and no
+    // reader of the hub's JSON could hold it.
+    if (is_json_number(s) && check_json(s).ok) {
         value_text.assign(s);  // as written: 12345678901234567890123 keeps every digit
-        if (in.want_doc) value = nlohmann::json::parse(s.begin(), s.end());
+        if (in.want_doc) value = nlohmann::json::parse(s.begin(), s.end(), nullptr, false);
     } else if (equals_ignoring_case(s, "true") || equals_ignoring_case(s, "on")) {
         value = true;
     } else if (equals_ignoring_case(s, "false") || equals_ignoring_case(s, "off")) {

@@ -8,7 +8,7 @@ set -euo pipefail
 total=${1:-60}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${HUBGATE_FUZZ_BUILD_DIR:-$root/build-fuzz}
-targets=(mqtt_codec property_bag coap_paths rule_match)
+targets=(mqtt_codec property_bag coap_paths rule_match json cbor senml)
 
 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DHUBGATE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target "${targets[@]/#/fuzz_}" -j2

@@ -114,6 +114,15 @@ TEST_CASE("map keys that are not text become their JSON text") {
     CHECK(cbor_hex("a1420102f6").body == R"({"AQI":null})");  // a byte-string key: its base64url text
 }
 
+TEST_CASE("a map key that is a container becomes its JSON text only up to 256 bytes") {
+    // {{{...{0: 0}...: 0}: 0}: 0}: every level would double the escaping of the one inside
+    std::string nested = unhex("a10000");
+    for (int i = 0; i < 40; ++i) nested = "\xa1" + nested + '\x00';
+    const Decoded d = cbor(nested);
+    CHECK(d.status == DecodeStatus::bad_payload);
+    CHECK(d.reason.find("a map key longer than 256 bytes as JSON text") == 0);
+}
+
 TEST_CASE("a map whose keys collide is a decode error") {
     CHECK(cbor_hex("a2616101616102").reason == "duplicate map key \"a\" at byte 6");
     CHECK(cbor_hex("a2016161613102").status == DecodeStatus::bad_payload);  // 1 and "1"

@@ -85,6 +85,20 @@ TEST_CASE("JSON with trailing bytes is a decode error naming the byte") {
     CHECK(run(Format::json, "{\"a\":1}{\"b\":2}").reason == "trailing bytes after JSON at byte 7");
 }
 
+TEST_CASE("a JSON number beyond a double's range is a decode error") {
+    CHECK(run(Format::json, "[1,1e999]").reason == "number out of range at byte 3");
+    CHECK(run(Format::json, "-1E+400", std::nullopt, {}, true).reason == "number out of range at byte 0");
+    CHECK(run(Format::json, "[1e-400,1.7976931348623157e308]", std::nullopt, {}, true).status == DecodeStatus::ok);
+    CHECK(run(Format::json, std::string(400, '9')).reason == "number out of range at byte 0");
+    CHECK(run(Format::json, std::string(300, '9')).status == DecodeStatus::ok);
+}
+
+TEST_CASE("a NUL byte after JSON is trailing garbage, not the end of the text") {
+    using namespace std::string_literals;
+    CHECK(run(Format::json, "7\0junk"s).reason == "trailing bytes after JSON at byte 1");
+    CHECK(run(Format::json, "{}\0"s, std::nullopt, {}, true).status == DecodeStatus::bad_payload);
+}
+
 TEST_CASE("invalid JSON is a decode error with the byte offset where it stops") {
     CHECK(run(Format::json, "{\"a\":x}").reason == "invalid JSON at byte 5");
     CHECK(run(Format::json, "{\"a\":tru}").reason == "invalid JSON at byte 8");  // where `true` broke off
@@ -143,8 +157,8 @@ TEST_CASE("a text JSON number becomes a number written as it arrived, big intege
     CHECK(run(Format::text, "0").body == "0");
 }
 
-TEST_CASE("text that is not a JSON number stays a string") {
-    for (const char* t : {"+1", ".5", "1.", "007", "0x1F", "NaN", "Infinity", "1e", "--1", "1 2"}) {
+TEST_CASE("text that is not a JSON number, or not one a double can hold, stays a string") {
+    for (const char* t : {"+1", ".5", "1.", "007", "0x1F", "NaN", "Infinity", "1e", "--1", "1 2", "1e999"}) {
         CAPTURE(t);
         CHECK(run(Format::text, t).body == nlohmann::json(t).dump());
     }
