@@ -120,7 +120,9 @@ Decoded decode(Format format, const DecodeInput& in) {
     } catch (const std::bad_alloc&) {
         Decoded d;
         d.status = DecodeStatus::bad_payload;
-        return d;  // no reason: building one might throw again
+        d.is_json = false;
+        d.reason = "out of memory";  // short enough for the small-string buffer: no allocation
+        return d;
     } catch (const std::exception& e) {
         try {
             return detail::failure(DecodeStatus::bad_payload, std::string("decoder error: ") + e.what());

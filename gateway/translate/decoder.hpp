@@ -57,6 +57,16 @@ struct Decoded {
 };
 
 // Decodes per DESIGN.md "Translation rules" (output section). Never throws.
+// - Content-Format: json takes none or 50, cbor none or 60, text none or 0, senml none, 110-113,
+//   50 (SenML JSON) or 60 (SenML CBOR), binary anything; any other is unsupported_format. auto:
+//   0 text, 42 binary, 50 json, 60 cbor, 110-113 senml, an unknown number binary; without one,
+//   json if the bytes are JSON, else binary (a JSON Content-Format that does not parse is
+//   bad_payload, not binary).
+// - Failures: is_json false, body empty, reason short and free of payload bytes; byte offsets in
+//   reasons are 0-based ("invalid JSON at byte 17", "truncated CBOR at byte 40").
+// - source_content_type: cbor "application/cbor"; text "text/plain"; senml "application/senml+json"
+//   or "application/senml+cbor" ("application/sensml+..." for Content-Format 111/113); empty for
+//   json and binary.
 Decoded decode(Format format, const DecodeInput& in);
 
 }  // namespace hubgate::translate

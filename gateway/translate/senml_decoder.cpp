@@ -261,6 +261,8 @@ void append_member(std::string& body, bool& first, const std::string& key, const
 
 // JSON text of a SenML pack; duplicate keys anywhere are refused (nlohmann would keep the last).
 json parse_json_pack(std::string_view text) {
+    // The json decoder's scanner first: nlohmann alone would take "[...]\0junk" (a NUL ends its input).
+    if (!check_json(text).ok) throw SenmlError{json_error_reason(text, 0)};
     std::vector<std::set<std::string>> keys;
     std::string duplicate;
     auto cb = [&](int, json::parse_event_t event, json& parsed) {

@@ -188,6 +188,8 @@ TEST_CASE("packs that break RFC 8428 are decode errors with a reason") {
     CHECK(reason(R"([{"n":"a","bv":1e308,"v":1e308}])") == "SenML record 0: \"v\" out of range");
     CHECK(reason(R"([{"n":"a","v":1,"v":2}])") == "duplicate JSON key \"v\"");
     CHECK(reason(R"([{"n":"a","v":1}] x)") == "trailing bytes after JSON at byte 18");
+    using namespace std::string_literals;
+    CHECK(reason(R"([{"n":"a","v":1}])"s + '\0' + "junk") == "trailing bytes after JSON at byte 17");
 }
 
 TEST_CASE("SenML CBOR that breaks RFC 8428 §6 is a decode error") {
