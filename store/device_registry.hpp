@@ -20,6 +20,7 @@ struct RegisteredDevice {
     std::string key;        // base64 SAS key
     std::string module_id;  // empty = the listener's module_id
     std::int64_t added_ms = 0;
+    std::string children;   // a bridge's glob of the device ids it may speak for; empty = none
 };
 
 class DeviceRegistry {

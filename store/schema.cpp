@@ -70,8 +70,9 @@ CREATE TABLE registered_devices (
 
 // v4: the route of each device's last message accepted through a translation rule (rule name, its
 // captures URL-encoded as `k=v&...`, the bridge that carried it), so C2D reaches a commodity device
-// on its own command topic after a restart.
+// on its own command topic after a restart; and a registered bridge's `children` glob.
 constexpr std::string_view kV4 = R"sql(
+ALTER TABLE registered_devices ADD COLUMN children TEXT NOT NULL DEFAULT '';
 CREATE TABLE device_routes (
   id         TEXT    PRIMARY KEY,
   rule       TEXT    NOT NULL,

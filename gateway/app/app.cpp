@@ -67,7 +67,7 @@ Result<DirectoryContents> read_directory(const config::Config& cfg) {
             spdlog::warn("device {} is in {} and in the registry; the config's entry is used", d.id, cfg.file);
             continue;
         }
-        out.push_back({std::move(d.id), std::move(d.key), std::move(d.module_id), {}});
+        out.push_back({std::move(d.id), std::move(d.key), std::move(d.module_id), std::move(d.children)});
         ++c.registered;
     }
     return c;

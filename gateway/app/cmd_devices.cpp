@@ -70,7 +70,7 @@ std::unique_ptr<store::DeviceRegistry> open_registry(const config::Config& cfg, 
 }  // namespace
 
 int cmd_devices_add(const std::string& config_path, const std::string& id, const std::string& module_id,
-                    const std::string& host) {
+                    const std::string& host, const std::string& children) {
     const auto cfg = load(config_path);
     if (!cfg) return kExitBadConfig;
     if (!is_hub_id(id)) {
@@ -79,6 +79,11 @@ int cmd_devices_add(const std::string& config_path, const std::string& id, const
     }
     if (!module_id.empty() && !is_hub_id(module_id)) {
         std::cerr << "module id '" << module_id << "' is not valid: " << kHubIdRule << '\n';
+        return kExitFailure;
+    }
+    const bool printable = std::all_of(children.begin(), children.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (children.size() > 256 || !printable) {
+        std::cerr << "--children '" << children << "' must be a glob of 1-256 printable ASCII chars without spaces\n";
         return kExitFailure;
     }
     if (const auto* d = configured(*cfg, id)) {
@@ -95,7 +100,7 @@ int cmd_devices_add(const std::string& config_path, const std::string& id, const
     {
         auto reg = open_registry(*cfg, true);
         if (!reg) return kExitFailure;
-        auto added = reg->add({id, *key, module_id, 0});
+        auto added = reg->add({id, *key, module_id, 0, children});
         if (!added) {
             std::cerr << added.error() << '\n';
             code = kExitFailure;

@@ -15,7 +15,7 @@ int cmd_run(const std::string& config_path);
 int cmd_check_config(const std::string& config_path);
 int cmd_status(const std::string& config_path);
 int cmd_devices_add(const std::string& config_path, const std::string& id, const std::string& module_id,
-                    const std::string& host);
+                    const std::string& host, const std::string& children = {});
 int cmd_devices_list(const std::string& config_path);
 int cmd_devices_remove(const std::string& config_path, const std::string& id);
 int cmd_rules_test(const std::string& config_path, const std::string& topic, const std::string& path,

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
     std::string hostname = local_host_name();
     dev_add->add_option("device", device_id, "device id")->required();
     dev_add->add_option("--module", module_id, "module id for its messages (default: the listener's module_id)");
+    std::string children;
+    dev_add->add_option("--children", children,
+                        "a bridge (Zigbee2MQTT, LoRa forwarder) may send as the device ids this glob matches (* and ?)");
     dev_add->add_option("--host", hostname, "HostName in the connection string: how devices reach this gateway")
         ->capture_default_str();
     auto* dev_list = devices->add_subcommand("list", "list devices: from the config, the registry, and ids seen on auth = \"none\" listeners");
@@ -84,7 +87,7 @@ int main(int argc, char** argv) {
     if (check->parsed()) return cmd_check_config(config_path);
     if (status->parsed()) return cmd_status(config_path);
     if (token->parsed()) return cmd_sas_token(config_path, device_id, ttl, host);
-    if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname);
+    if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname, children);
     if (dev_list->parsed()) return cmd_devices_list(config_path);
     if (dev_remove->parsed()) return cmd_devices_remove(config_path, device_id);
     if (rules_test->parsed())

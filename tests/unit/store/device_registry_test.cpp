@@ -36,7 +36,7 @@ TEST_CASE("a registry opened before any gateway creates a store the gateway then
     StoreFixture f;
     {
         auto reg = open_registry(f.options.limits.path);
-        REQUIRE(reg->add({"pump-7", "a2V5", "pumps", 42}).value());
+        REQUIRE(reg->add({"pump-7", "a2V5", "pumps", 42, "pump-7-*"}).value());
     }
     auto store = f.open();  // same schema version, nothing to migrate
     auto reg = open_registry(f.options.limits.path, false);
@@ -46,6 +46,7 @@ TEST_CASE("a registry opened before any gateway creates a store the gateway then
     CHECK(devices[0].key == "a2V5");
     CHECK(devices[0].module_id == "pumps");
     CHECK(devices[0].added_ms == 42);
+    CHECK(devices[0].children == "pump-7-*");
 }
 
 TEST_CASE("without create, a missing store is an error and no file is made") {
@@ -59,8 +60,8 @@ TEST_CASE("without create, a missing store is an error and no file is made") {
 TEST_CASE("adding an id twice keeps the first key") {
     StoreFixture f;
     auto reg = open_registry(f.options.limits.path);
-    CHECK(reg->add({"dev-1", "Zmlyc3Q=", "", 0}).value());
-    CHECK_FALSE(reg->add({"dev-1", "c2Vjb25k", "m", 0}).value());
+    CHECK(reg->add({"dev-1", "Zmlyc3Q=", "", 0, ""}).value());
+    CHECK_FALSE(reg->add({"dev-1", "c2Vjb25k", "m", 0, ""}).value());
     const auto devices = reg->registered().value();
     REQUIRE(devices.size() == 1);
     CHECK(devices[0].key == "Zmlyc3Q=");
@@ -71,7 +72,7 @@ TEST_CASE("adding an id twice keeps the first key") {
 TEST_CASE("registered devices are listed by id and remove takes one out") {
     StoreFixture f;
     auto reg = open_registry(f.options.limits.path);
-    for (const char* id : {"c", "a", "b"}) REQUIRE(reg->add({id, "a2V5", "", 0}).value());
+    for (const char* id : {"c", "a", "b"}) REQUIRE(reg->add({id, "a2V5", "", 0, ""}).value());
     CHECK(ids(reg->registered().value()) == std::vector<std::string>{"a", "b", "c"});
     CHECK(reg->remove("b").value());
     CHECK_FALSE(reg->remove("b").value());
@@ -86,7 +87,7 @@ TEST_CASE("the registry works beside a running store: sees its seen ids, and rem
     REQUIRE(seen_sync(*store, "lamp-1"));
     auto reg = open_registry(f.options.limits.path, false);
     CHECK(reg->seen().value() == std::vector<std::string>{"lamp-1", "lamp-2"});
-    REQUIRE(reg->add({"pump-1", "a2V5", "", 0}).value());
+    REQUIRE(reg->add({"pump-1", "a2V5", "", 0, ""}).value());
     CHECK(reg->remove("lamp-1").value());
     CHECK(reg->seen().value() == std::vector<std::string>{"lamp-2"});
     CHECK(ids(reg->registered().value()) == std::vector<std::string>{"pump-1"});
@@ -120,4 +121,20 @@ TEST_CASE("two processes' first opens of a new store race and both succeed (migr
         CHECK_MESSAGE(eb.empty(), eb);
         if (!ea.empty() || !eb.empty()) break;
     }
+}
+
+TEST_CASE("a device's route is replaced, read back after a restart, and forgotten with the device") {
+    StoreFixture f;
+    {
+        auto store = f.open();
+        store->device_route({"zb-lamp", "z2m", "device=zb-lamp", "z2m-bridge"});
+        store->device_route({"zb-lamp", "z2m-set", "device=zb-lamp&x=a%26b", "z2m-bridge"});
+        REQUIRE(seen_sync(*store, "zb-lamp"));  // after the routes, in order: they are committed too
+    }
+    auto reg = open_registry(f.options.limits.path, false);
+    const auto routes = reg->routes().value();
+    REQUIRE(routes.size() == 1);
+    CHECK(routes[0] == StoredRoute{"zb-lamp", "z2m-set", "device=zb-lamp&x=a%26b", "z2m-bridge"});
+    REQUIRE(reg->remove("zb-lamp").value());
+    CHECK(reg->routes().value().empty());
 }
