@@ -7,6 +7,10 @@
 //
 // With KEY (base64), device dN authenticates with a SAS token signed by KEY (hubgate); without it,
 // no password is sent (mosquitto with allow_anonymous).
+// For translation rules (tests/bench/translate_bench.sh), the environment can change what is sent:
+//   MQTT_LOAD_TOPIC=zigbee2mqtt/{id}   the topic ({id} = the device's id; default IoT Hub's D2C topic)
+//   MQTT_LOAD_BODY=FILE                the payload, from a file (default PAYLOAD_BYTES of 'x')
+//   MQTT_LOAD_AUTH=password            username = id, password = KEY as text (auth = "password")
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -90,11 +94,17 @@ int open_session(int port, const std::string& id, const char* key) {
     c.client_id = id;
     c.clean_session = true;
     c.keep_alive = 600;
-    const std::string username = "bench/" + id + "/?api-version=2021-04-12";
+    const char* auth = std::getenv("MQTT_LOAD_AUTH");
+    const bool plain = auth && std::string(auth) == "password";
+    const std::string username = plain ? id : "bench/" + id + "/?api-version=2021-04-12";
     c.has_username = true;
     c.username = username;
     std::string password;
-    if (key) {
+    if (key && plain) {
+        password = key;
+        c.has_password = true;
+        c.password = {reinterpret_cast<const std::uint8_t*>(password.data()), password.size()};
+    } else if (key) {
         auto t = make_sas_token("bench/devices/" + id, key, std::time(nullptr) + 3600);
         if (!t) {
             std::fprintf(stderr, "bad key: %s\n", t.error().c_str());
@@ -120,7 +130,11 @@ int open_session(int port, const std::string& id, const char* key) {
 
 void publish_loop(int fd, const std::string& id, int messages, const std::string& payload, std::atomic<long>& acked_total) {
     constexpr int kWindow = 64;
-    const std::string topic = "devices/" + id + "/messages/events/";
+    std::string topic = "devices/" + id + "/messages/events/";
+    if (const char* t = std::getenv("MQTT_LOAD_TOPIC")) {
+        topic = t;
+        if (const auto at = topic.find("{id}"); at != std::string::npos) topic.replace(at, 4, id);
+    }
     Reader r{fd};
     Buffer out;
     int sent = 0, acked = 0;
@@ -165,7 +179,18 @@ int main(int argc, char** argv) {
         return 0;
     }
     const int messages = std::atoi(argv[4]);
-    const std::string payload(static_cast<std::size_t>(argc > 5 ? std::atoi(argv[5]) : 200), 'x');
+    std::string payload(static_cast<std::size_t>(argc > 5 ? std::atoi(argv[5]) : 200), 'x');
+    if (const char* f = std::getenv("MQTT_LOAD_BODY")) {
+        std::FILE* in = std::fopen(f, "rb");
+        if (!in) {
+            std::fprintf(stderr, "cannot read %s\n", f);
+            return 2;
+        }
+        payload.clear();
+        char buf[4096];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, in)) > 0;) payload.append(buf, n);
+        std::fclose(in);
+    }
     const char* key = argc > 6 ? argv[6] : nullptr;
     std::vector<int> fds;
     for (int i = 0; i < devices; ++i) fds.push_back(open_session(port, "d" + std::to_string(i), key));
