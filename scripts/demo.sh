@@ -12,9 +12,9 @@ cmake --build build -j"$(nproc)" --target hubgate
 
 bin=$PWD/build/hubgate
 work=$(mktemp -d /tmp/hubgate-demo-XXXXXX)
-gw_pid= hub_pid= sub_pid=
+gw_pid= hub_pid= sub_pid= tasmota_pid=
 cleanup() {
-  for p in $gw_pid $sub_pid $hub_pid; do kill "$p" 2>/dev/null || true; done
+  for p in $gw_pid $sub_pid $hub_pid $tasmota_pid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -69,7 +69,8 @@ set +e; "$bin" check-config -c "$work/broken.toml"; rc=$?; set -e
 echo "exit code: $rc"; [ "$rc" -eq 2 ]
 
 step "2. a local mosquitto plays the hub; a subscriber records what the hub receives"
-hub_port=$(free_port); metrics_port=$(free_port); mqtt_port=$(free_port); coap_port=$(free_port)
+hub_port=$(free_port); metrics_port=$(free_port); mqtt_port=$(free_port); coap_port=$(free_port); lan_port=$(free_port)
+tasmota_key=$(head -c 32 /dev/urandom | base64)
 cat > "$work/mosquitto.conf" <<CFG
 listener $hub_port 127.0.0.1
 allow_anonymous true
@@ -85,17 +86,48 @@ mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "$hub_port" -q 1 -c -i demo-hub-reader
 sub_pid=$!
 echo "hub on 127.0.0.1:$hub_port"
 
-step "3. the gateway starts: MQTT listener (SAS auth, three devices), CoAP listener, relay to the hub"
+step "3. the gateway starts: MQTT listener (SAS auth, three devices), CoAP listener, a commodity MQTT listener (password auth, translation rules), relay to the hub"
 {
   printf '[gateway]\nid = "gw-demo"\ndata_dir = "%s"\n\n' "$work"
   printf '[upstream]\nprofile = "mqtt"\nurl = "tcp://127.0.0.1:%s"\n\n' "$hub_port"
   printf '[metrics]\nbind = "127.0.0.1:%s"\n\n' "$metrics_port"
   printf '[c2d]\nfeedback_max_delay_ms = 1000  # gather feedback for 1 s (default 15 s) so the demo shows it\n\n'
   printf '[[listener]]\nprotocol = "mqtt"\nbind = "127.0.0.1:%s"\nauth = "sas"\nmodule_id = "telemetry"\n\n' "$mqtt_port"
-  printf '[[listener]]\nprotocol = "coap"\nbind = "127.0.0.1:%s"\nauth = "none"\nmodule_id = "coap"\n\n' "$coap_port"
+  printf '[[listener]]\nname = "sensors"\nprotocol = "coap"\nbind = "127.0.0.1:%s"\nauth = "none"\nmodule_id = "coap"\n\n' "$coap_port"
+  printf '[[listener]]\nname = "lan"\nprotocol = "mqtt"\nbind = "127.0.0.1:%s"\nauth = "password"\n\n' "$lan_port"
   for d in thermo-1 thermo-2; do
     printf '[[device]]\nid = "%s"\nkey = "%s"\n\n' "$d" "$(head -c 32 /dev/urandom | base64)"
   done
+  printf '[[device]]\nid = "tasmota-1"\nkey = "%s"\n\n' "$tasmota_key"
+  cat <<'RULES'
+# Commodity devices in their own dialects (docs/translation.md): a Tasmota plug and a SenML sensor.
+[[rule]]
+name = "tasmota-sensor"
+listeners = ["lan"]
+topic = "tele/{device}/SENSOR"
+device = "{device}"
+module = "tasmota"
+time = "/Time"
+properties = { source = "tasmota" }
+
+[[rule]]
+name = "tasmota-power"
+listeners = ["lan"]
+topic = "stat/{device}/POWER"
+format = "text"
+field = "power"
+device = "{device}"
+module = "tasmota"
+c2d_topic = "cmnd/{device}/{prop:command}"
+
+[[rule]]
+name = "senml-sensor"
+listeners = ["sensors"]
+path = "/sensors/{device}"
+format = "senml"
+device = "{device}"
+module = "senml"
+RULES
 } > "$work/hubgate.toml"
 echo "thermo-1 and thermo-2 are [[device]] entries in the config; meter-1 is paired with the CLI:"
 "$bin" devices add meter-1 --host localhost -c "$work/hubgate.toml" 2>/dev/null | sed 's/SharedAccessKey=.*/SharedAccessKey=.../'
@@ -158,34 +190,69 @@ for _ in $(seq 100); do show_feedback | grep -q 'Success cmd-2' && break; sleep 
 show_feedback | grep cmd-2
 show_feedback | grep -q 'Success cmd-2'
 
-step "7. the hub goes away; devices keep publishing; the gateway buffers on disk"
+step "7. commodity devices in their own dialects, translated by rules into hub messages"
+echo "a Tasmota plug (auth = \"password\", client id DVES_...) publishes its documented tele/SENSOR and stat/POWER:"
+for t in tele/tasmota-1/SENSOR:tasmota/tele_SENSOR_pow.json stat/tasmota-1/POWER:tasmota/stat_POWER_on.txt; do
+  mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "$lan_port" -q 1 -i DVES_A1B2C3 -u tasmota-1 -P "$tasmota_key" \
+    -t "${t%%:*}" -f "tests/data/${t#*:}"
+done
+echo "a SenML sensor posts RFC 8428's example pack over CoAP (Content-Format 110):"
+coap-client-openssl -m post -B 5 -t 110 -f tests/data/senml/rfc8428-5.1.2-multiple-data-points.json \
+  "coap://127.0.0.1:$coap_port/sensors/urn-dev-ow-10e2073a01080063" >/dev/null
+translated=3
+for _ in $(seq 100); do [ "$(hub_ids | sort -u | wc -l)" -ge $((920 + translated)) ] && break; sleep 0.1; done
+python3 - "$work/hub.out" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    topic, _, payload = line.rstrip("\n").partition(" ")
+    if "vnd.microsoft.iothub.json" not in topic:
+        continue
+    for e in json.loads(payload):
+        if e["moduleId"] in ("tasmota", "senml"):
+            print("at the hub: device %s module %s time %s body %s" % (e["deviceId"], e["moduleId"],
+                  e["systemProperties"].get("creationTimeUtc", "-"), e["body"][:110]))
+PY
+echo "the cloud switches the plug off: the command reaches it on Tasmota's own cmnd/ topic"
+mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "$lan_port" -q 1 -i DVES_A1B2C3 -u tasmota-1 -P "$tasmota_key" \
+  -t 'cmnd/tasmota-1/#' -v -C 1 -W 20 > "$work/tasmota.out" &
+tasmota_pid=$!
+mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "$hub_port" -q 1 -m 'OFF' \
+  -t 'devices/gw-demo/messages/devicebound/%24.mid=cmd-3&device-id=tasmota-1&command=Power&iothub-ack=full'
+wait "$tasmota_pid"
+echo "tasmota-1 received: $(cat "$work/tasmota.out")"
+grep -q '^cmnd/tasmota-1/Power OFF' "$work/tasmota.out"
+for _ in $(seq 100); do show_feedback | grep -q 'Success cmd-3' && break; sleep 0.1; done
+show_feedback | grep cmd-3
+show_feedback | grep -q 'Success cmd-3'
+
+step "8. the hub goes away; devices keep publishing; the gateway buffers on disk"
 kill -TERM "$hub_pid"; wait "$hub_pid" 2>/dev/null || true; hub_pid=
 publish_all 301 3000
 "$bin" status -c "$work/hubgate.toml"
 
-step "8. SIGKILL the gateway during the outage and start it again: the backlog survives"
+step "9. SIGKILL the gateway during the outage and start it again: the backlog survives"
 kill -KILL "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
 start_gateway
 echo "after restart the store holds $(metric hubgate_store_messages) messages"
 
-step "9. the hub returns: the backlog drains at once, in full batches"
+step "10. the hub returns: the backlog drains at once, in full batches"
 before=$(date +%s%N)
 start_hub
 for _ in $(seq 600); do [ "$(metric hubgate_store_messages)" = 0 ] && break; sleep 0.1; done
 after=$(date +%s%N)
-for _ in $(seq 100); do [ "$(hub_ids | sort -u | wc -l)" -ge 9920 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(hub_ids | sort -u | wc -l)" -ge $((9920 + translated)) ] && break; sleep 0.1; done
 "$bin" status -c "$work/hubgate.toml"
 awk -v ns=$((after - before)) -v n="$(metric hubgate_upstream_batches_total)" \
   'BEGIN { printf "backlog drained %.1f s after the hub came back (%d batches relayed in all)\n", ns / 1e9, n }'
 
-step "10. every acknowledged message arrived at the hub"
-expected=$(( 3 * 3300 + 20 ))
+step "11. every acknowledged message arrived at the hub"
+expected=$(( 3 * 3300 + 20 + translated ))
 received=$(hub_ids | sort -u | wc -l)
 dups=$(( $(hub_ids | wc -l) - received ))
 echo "expected $expected, the hub has $received distinct messages ($dups duplicates from resends)"
 [ "$received" -eq "$expected" ]
 
-step "11. graceful stop on SIGTERM"
+step "12. graceful stop on SIGTERM"
 kill -TERM "$gw_pid"; wait "$gw_pid"; rc=$?; gw_pid=
 grep -E 'upstream|relay|stopped|opened' "$work/gateway.log" | tail -n 8 | sed 's/^/  /'
 echo "gateway exit code: $rc"; [ "$rc" -eq 0 ]
