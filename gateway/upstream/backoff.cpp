@@ -14,8 +14,9 @@ Backoff::Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max, J
 std::chrono::milliseconds Backoff::next_delay(std::mt19937_64& rng) {
     ++attempts_;
     std::int64_t delay = 0;
-    if (jitter_ == Jitter::full) {
-        delay = std::uniform_int_distribution<std::int64_t>(0, ceiling_)(rng);
+    if (jitter_ == Jitter::full || jitter_ == Jitter::equal) {
+        const std::int64_t low = jitter_ == Jitter::full ? 0 : ceiling_ / 2;
+        delay = std::uniform_int_distribution<std::int64_t>(low, ceiling_)(rng);
         // Doubling saturates at max; the comparison avoids overflow for huge maxima.
         ceiling_ = ceiling_ > max_ / 2 ? max_ : std::max<std::int64_t>(1, ceiling_ * 2);
         ceiling_ = std::min(ceiling_, max_);

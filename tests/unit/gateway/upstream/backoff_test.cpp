@@ -80,3 +80,17 @@ TEST_CASE("a max below min is raised to min so delays never exceed the larger bo
     Backoff b(500ms, 100ms);
     for (int i = 0; i < 20; ++i) CHECK(b.next_delay(rng) <= 500ms);
 }
+
+TEST_CASE("equal jitter: every delay lies in the upper half of its doubling ceiling") {
+    for (std::uint64_t seed = 0; seed < 50; ++seed) {
+        std::mt19937_64 rng(seed);
+        Backoff b(1000ms, 10000ms, Backoff::Jitter::equal);
+        for (int i = 0; i < 20; ++i) {
+            const auto ceiling = b.ceiling();
+            const auto d = b.next_delay(rng);
+            CHECK(d >= ceiling / 2);
+            CHECK(d <= ceiling);
+        }
+        CHECK(b.ceiling() == 10000ms);
+    }
+}
