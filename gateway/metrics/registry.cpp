@@ -45,6 +45,13 @@ void Registry::gauge_fn(const std::string& name, const std::string& help, const 
     s.fn = std::move(fn);
 }
 
+void Registry::counter_fn(const std::string& name, const std::string& help, const Labels& labels,
+                          std::function<double()> fn) {
+    auto& s = find_or_add(name, help, Kind::counter_fn, labels);
+    std::lock_guard lock(mu_);
+    s.fn = std::move(fn);
+}
+
 namespace {
 
 void append_escaped_label_value(std::string& out, const std::string& v) {
@@ -82,7 +89,8 @@ std::string Registry::render() const {
     for (const auto& name : order) {
         const auto& fam = families[name];
         out += "# HELP " + name + " " + fam.front()->help + "\n";
-        out += "# TYPE " + name + (fam.front()->kind == Kind::counter ? " counter\n" : " gauge\n");
+        const Kind kind = fam.front()->kind;
+        out += "# TYPE " + name + (kind == Kind::counter || kind == Kind::counter_fn ? " counter\n" : " gauge\n");
         for (const Series* s : fam) {
             out += name;
             if (!s->labels.empty()) {
@@ -102,7 +110,8 @@ std::string Registry::render() const {
             switch (s->kind) {
                 case Kind::counter: append_number(out, static_cast<double>(s->counter.value())); break;
                 case Kind::gauge: append_number(out, s->gauge.value()); break;
-                case Kind::gauge_fn: append_number(out, s->fn ? s->fn() : 0.0); break;
+                case Kind::gauge_fn:
+                case Kind::counter_fn: append_number(out, s->fn ? s->fn() : 0.0); break;
             }
             out += '\n';
         }

@@ -43,12 +43,16 @@ public:
     // A gauge computed at scrape time (e.g. store depth). fn must be thread-safe.
     void gauge_fn(const std::string& name, const std::string& help, const Labels& labels,
                   std::function<double()> fn);
+    // A counter computed at scrape time, for values that grow continuously (e.g. seconds spent
+    // disconnected, including the outage still under way). fn must be thread-safe and never decrease.
+    void counter_fn(const std::string& name, const std::string& help, const Labels& labels,
+                    std::function<double()> fn);
 
     // Prometheus text exposition format 0.0.4.
     std::string render() const;
 
 private:
-    enum class Kind { counter, gauge, gauge_fn };
+    enum class Kind { counter, gauge, gauge_fn, counter_fn };
     struct Series {
         std::string name;
         std::string help;

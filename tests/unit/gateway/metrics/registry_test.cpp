@@ -50,6 +50,17 @@ TEST_CASE("a gauge function is evaluated at render time") {
     CHECK(r.render().find("hubgate_depth 7.5\n") != std::string::npos);
 }
 
+TEST_CASE("a counter function is evaluated at render time, typed counter, with fractions kept") {
+    Registry r;
+    double seconds = 0;
+    r.counter_fn("hubgate_away_seconds_total", "away", {}, [&] { return seconds; });
+    CHECK(r.render().find("# TYPE hubgate_away_seconds_total counter\n") != std::string::npos);
+    CHECK(r.render().find("hubgate_away_seconds_total 0\n") != std::string::npos);
+    seconds = 2.25;
+    CHECK(r.render().find("hubgate_away_seconds_total 2.25\n") != std::string::npos);
+    CHECK_THROWS(r.gauge_fn("hubgate_away_seconds_total", "away", {}, [] { return 0.0; }));
+}
+
 TEST_CASE("one name registered as two kinds is a programming error") {
     Registry r;
     r.counter("hubgate_dual", "d");
