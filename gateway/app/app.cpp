@@ -161,6 +161,8 @@ int App::Impl::run() {
     up_opts.upstream = cfg.upstream;
     up_opts.gateway_id = cfg.gateway.id;
     up_opts.max_inflight = std::max(relay_opts.window, relay_opts.unbatched_window);
+    up_opts.fast_retry = std::chrono::seconds(cfg.upstream.fast_retry_seconds);
+    up_opts.backoff_max = std::chrono::milliseconds(cfg.upstream.backoff_max_ms);
     upstream = std::make_unique<upstream::UpstreamClient>(std::move(up_opts), registry);
     relay = std::make_unique<relay::Relay>(*store, *upstream, relay_opts, registry);
     if (!relay->start()) {

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <string>
 
 #include "config/config.hpp"
 #include "gateway/app/commands.hpp"
@@ -86,7 +87,14 @@ int cmd_status(const std::string& config_path) {
     const auto m = parse_prometheus(*text);
     auto get = [&](const std::string& k) { auto it = m.find(k); return it == m.end() ? 0.0 : it->second; };
     std::cout << "gateway:    " << loaded.config->gateway.id << " (metrics at " << ep.to_string() << ")\n";
-    std::cout << "upstream:   " << (get("hubgate_upstream_connected") > 0 ? "connected" : "disconnected") << " as "
+    // Disconnected: how long the reconnect schedule waits before its next attempt (docs/upstream.md).
+    std::string upstream_state = "connected";
+    if (get("hubgate_upstream_connected") <= 0) {
+        upstream_state = "disconnected (next attempt after a " +
+                         std::to_string(static_cast<std::uint64_t>(get("hubgate_upstream_backoff_ms"))) + " ms wait; " +
+                         human_age(get("hubgate_upstream_disconnected_seconds_total")) + " disconnected in all)";
+    }
+    std::cout << "upstream:   " << upstream_state << " as "
               << loaded.config->upstream.gateway_device_id << ", "
               << static_cast<std::uint64_t>(get("hubgate_upstream_messages_relayed_total")) << " messages relayed in "
               << static_cast<std::uint64_t>(get("hubgate_upstream_batches_total")) << " batches\n";

@@ -1,10 +1,15 @@
 #include "gateway/upstream/upstream_client.hpp"
 
 #include <mqtt/async_client.h>
+#include <netdb.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -16,7 +21,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/model/clock.hpp"
 #include "gateway/model/sas_token.hpp"
-#include "gateway/upstream/backoff.hpp"
+#include "gateway/upstream/reconnect_policy.hpp"
 
 namespace hubgate::upstream {
 
@@ -26,10 +31,89 @@ constexpr int kKeepAliveSeconds = 30;
 constexpr int kConnectTimeoutSeconds = 10;
 constexpr auto kDisconnectTimeout = std::chrono::seconds(2);
 constexpr auto kSubscribeTimeout = std::chrono::seconds(5);
+// How long the TCP probe after a failed ssl:// connect waits (classify_connect_failure).
+constexpr auto kTlsProbeTimeout = std::chrono::milliseconds(1000);
 // While the hub stays away, repeat the "cannot connect" line at most this often.
 constexpr auto kOutageLogInterval = std::chrono::minutes(1);
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+using SteadyClock = std::chrono::steady_clock;
+
+double seconds_between(SteadyClock::time_point from, SteadyClock::time_point to) {
+    return std::chrono::duration<double>(to - from).count();
+}
+
+// Time spent disconnected while the client runs (hubgate_upstream_disconnected_seconds_total),
+// including the outage under way when scraped. Shared with the registry's counter function, which may
+// outlive the client.
+struct DownTime {
+    std::mutex mu;
+    bool down = false;
+    SteadyClock::time_point since;
+    double total = 0;  // seconds of the outages already over
+
+    void set(bool is_down, SteadyClock::time_point now) {
+        std::lock_guard lock(mu);
+        if (is_down == down) return;
+        if (down) total += seconds_between(since, now);
+        down = is_down;
+        since = now;
+    }
+    double seconds() {
+        std::lock_guard lock(mu);
+        return total + (down ? seconds_between(since, SteadyClock::now()) : 0.0);
+    }
+};
+
+// Whether host:port of a tcp:// or ssl:// uri accepts a plain TCP connection within `timeout`. Paho
+// reports a failed TLS handshake with the same code as a refused TCP connect (-1), and its C++
+// ssl_options error handler cannot be used to tell them apart: Paho C++ 1.2 hands Paho C a pointer
+// to the by-value connect_options of async_client::connect(), gone by the time the handshake fails.
+bool tcp_accepts(const std::string& uri, std::chrono::milliseconds timeout) {
+    const auto scheme_end = uri.find("://");
+    std::string rest = scheme_end == std::string::npos ? uri : uri.substr(scheme_end + 3);
+    rest = rest.substr(0, rest.find('/'));
+    std::string host;
+    std::string port = starts_with(uri, "ssl://") ? "8883" : "1883";
+    if (!rest.empty() && rest[0] == '[') {
+        const auto close = rest.find(']');
+        if (close == std::string::npos) return false;
+        host = rest.substr(1, close - 1);
+        if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
+    } else {
+        const auto colon = rest.rfind(':');
+        host = rest.substr(0, colon);
+        if (colon != std::string::npos) port = rest.substr(colon + 1);
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return false;
+    bool accepted = false;
+    for (addrinfo* ai = found; ai && !accepted; ai = ai->ai_next) {
+        const int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            accepted = true;
+        } else if (errno == EINPROGRESS) {
+            pollfd p{fd, POLLOUT, 0};
+            int error = 0;
+            socklen_t len = sizeof error;
+            accepted = ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 &&
+                       ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0;
+        }
+        ::close(fd);
+    }
+    ::freeaddrinfo(found);
+    return accepted;
+}
+
+// One connect attempt's failure: what the client logs and how ReconnectPolicy treats it.
+struct ConnectFailure {
+    std::string reason;
+    FailureKind kind = FailureKind::unreachable;
+};
 
 }  // namespace
 
@@ -87,6 +171,10 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     metrics::Counter& m_published_bytes;
     metrics::Counter& m_acked;
     metrics::Counter& m_failed;
+    metrics::Gauge& m_backoff_ms;
+    metrics::Counter* m_reconnects[2];          // by FailureKind: attempts after a failure of that kind
+    metrics::Counter* m_failures_by_cause[2];   // by FailureKind: failed attempts and lost connections
+    std::shared_ptr<DownTime> down_time = std::make_shared<DownTime>();
 
     mutable std::mutex mu;
     std::condition_variable cv;
@@ -106,10 +194,16 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     std::unordered_map<std::uint64_t, Pending> pending;
     std::uint64_t next_publish_id = 1;
 
-    // Outage logging state (worker thread only).
+    // Publishes the hub acknowledged on the current connection: one makes the connection healthy.
+    std::atomic<std::uint64_t> acked_on_connection{0};
+
+    // Outage logging state (worker thread only): one line when the gateway loses the hub, one per
+    // kind of failure, then at most one a kOutageLogInterval while it lasts.
     bool in_outage = false;
     std::uint64_t outage_attempts = 0;
-    std::chrono::steady_clock::time_point outage_logged_at;
+    bool outage_kind_logged[2] = {false, false};
+    SteadyClock::time_point outage_logged_at;
+    SteadyClock::time_point outage_began;
 
     Impl(ClientOptions o, metrics::Registry& r)
         : opts(std::move(o)),
@@ -122,7 +216,21 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
           m_acked(r.counter("hubgate_upstream_publishes_total", "Upstream QoS 1 publishes by outcome",
                             {{"result", "acked"}})),
           m_failed(r.counter("hubgate_upstream_publishes_total", "Upstream QoS 1 publishes by outcome",
-                             {{"result", "failed"}})) {
+                             {{"result", "failed"}})),
+          m_backoff_ms(r.gauge("hubgate_upstream_backoff_ms",
+                               "Delay before the next upstream connect attempt (0 while connected)")) {
+        for (const FailureKind k : {FailureKind::unreachable, FailureKind::refused}) {
+            const metrics::Labels cause{{"cause", to_string(k)}};
+            m_reconnects[index(k)] = &r.counter("hubgate_upstream_reconnects_total",
+                                                "Upstream reconnect attempts, by the kind of failure before them",
+                                                cause);
+            m_failures_by_cause[index(k)] = &r.counter(
+                "hubgate_upstream_reconnect_failures_total",
+                "Failed upstream connect attempts and lost connections, by cause", cause);
+        }
+        r.counter_fn("hubgate_upstream_disconnected_seconds_total",
+                     "Seconds the upstream connection was down while the gateway ran", {},
+                     [down = down_time] { return down->seconds(); });
         if (!opts.now_unix) opts.now_unix = unix_seconds;
         gw = opts.upstream.gateway_device_id;
         if (gw.empty()) {
@@ -138,6 +246,8 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     void on_success(const mqtt::token& tok) override { complete(id_of(tok), true); }
     void on_failure(const mqtt::token& tok) override { complete(id_of(tok), false); }
 
+    static std::size_t index(FailureKind k) { return k == FailureKind::refused ? 1 : 0; }
+
     static std::uint64_t id_of(const mqtt::token& tok) {
         return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
     }
@@ -152,6 +262,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             pending.erase(it);
         }
         if (acked) {
+            acked_on_connection.fetch_add(1, std::memory_order_relaxed);
             m_acked.inc();
             m_published_bytes.inc(p.bytes);
         } else {
@@ -220,17 +331,41 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
         return !cv.wait_for(lock, delay, [&] { return stopping; });
     }
 
-    void note_connect_failure(const std::string& uri, const std::string& reason) {
+    std::string schedule_phrase(FailureKind kind) const {
+        const auto cap = std::chrono::duration<double>(opts.backoff_max).count();
+        if (kind == FailureKind::refused || opts.fast_retry.count() == 0)
+            return fmt::format("backing off up to {:g} s", cap);
+        return fmt::format("retrying every {}-{} ms for {} s of the outage, then backing off up to {:g} s",
+                           opts.fast_retry_min.count(), opts.fast_retry_max.count(), opts.fast_retry.count(), cap);
+    }
+
+    // An outage begins (the first failed attempt, or the connection was lost): for logs only.
+    void open_outage(SteadyClock::time_point now) {
+        if (in_outage) return;
+        in_outage = true;
+        outage_attempts = 0;
+        outage_kind_logged[0] = outage_kind_logged[1] = false;
+        outage_began = now;
+        outage_logged_at = now;
+    }
+
+    void note_connect_failure(const std::string& uri, const ConnectFailure& f) {
         m_connect_failures.inc();
-        const auto now = std::chrono::steady_clock::now();
+        m_failures_by_cause[index(f.kind)]->inc();
+        const auto now = SteadyClock::now();
+        open_outage(now);
         ++outage_attempts;
-        if (!in_outage) {
-            in_outage = true;
+        bool& kind_logged = outage_kind_logged[index(f.kind)];
+        if (!kind_logged) {
+            kind_logged = true;
             outage_logged_at = now;
-            spdlog::warn("upstream: cannot connect to {}: {} (retrying with backoff)", uri, reason);
+            spdlog::warn("upstream: cannot connect to {}: {} ({}; {})", uri, f.reason,
+                         f.kind == FailureKind::refused ? "refused by the hub" : "hub unreachable",
+                         schedule_phrase(f.kind));
         } else if (now - outage_logged_at >= kOutageLogInterval) {
             outage_logged_at = now;
-            spdlog::warn("upstream: still cannot connect to {} after {} attempts: {}", uri, outage_attempts, reason);
+            spdlog::warn("upstream: still cannot connect to {} after {} attempts in {:.0f} s: {} ({})", uri,
+                         outage_attempts, seconds_between(outage_began, now), f.reason, to_string(f.kind));
         }
     }
 
@@ -244,14 +379,15 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
         cli.reset();
     }
 
-    // Connects once; the connected client, or null after a failure (already counted and logged).
-    std::shared_ptr<mqtt::async_client> try_connect(ConnectParameters& params) {
+    // Connects once: the connected client, or null after a failure (described in `failure`, not yet
+    // counted) or when stop() cut the attempt short (`failure` left empty).
+    std::shared_ptr<mqtt::async_client> try_connect(ConnectParameters& params, std::optional<ConnectFailure>& failure) {
         std::shared_ptr<mqtt::async_client> cli;
         std::uint64_t gen = 0;
         try {
             cli = std::make_shared<mqtt::async_client>(params.uri, params.client_id, nullptr);
         } catch (const mqtt::exception& e) {
-            note_connect_failure(params.uri, e.what());
+            failure = ConnectFailure{e.what(), FailureKind::refused};  // a url Paho cannot use
             return nullptr;
         }
         {
@@ -274,13 +410,14 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
         co.set_clean_session(false);  // the broker keeps C2D for the gateway while it is away
         co.set_keep_alive_interval(kKeepAliveSeconds);
         co.set_connect_timeout(kConnectTimeoutSeconds);
-        co.set_automatic_reconnect(false);  // ours: fresh password each time, and jitter
+        co.set_automatic_reconnect(false);  // ours: fresh password each time, and our schedule
         // Slack above our own limit: Paho may count a publish as in flight for a moment after its
         // completion reached us.
         co.set_max_inflight(static_cast<int>(std::min<std::size_t>(opts.max_inflight * 2 + 8, 65535)));
         if (!params.username.empty()) co.set_user_name(params.username);
         if (!params.password.empty()) co.set_password(params.password);
-        if (starts_with(params.uri, "ssl://")) {
+        const bool tls = starts_with(params.uri, "ssl://");
+        if (tls) {
             mqtt::ssl_options ssl;
             if (!params.ca_file.empty()) ssl.set_trust_store(params.ca_file);
             ssl.set_enable_server_cert_auth(true);
@@ -288,7 +425,6 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             co.set_ssl(std::move(ssl));
         }
 
-        std::optional<std::string> failure;
         bool stopped = false;
         try {
             auto tok = cli->connect(co);
@@ -298,14 +434,30 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 if ((stopped = stopping)) break;
             }
         } catch (const mqtt::exception& e) {
-            failure = e.what();
+            const int rc = e.get_return_code();
+            // -1 from an ssl:// hub that does accept TCP: the TLS handshake (certificate, host name,
+            // protocol) is what failed.
+            const bool tls_failed = tls && rc == -1 && tcp_accepts(params.uri, kTlsProbeTimeout);
+            std::string reason = rc > 0 ? "CONNACK " + std::to_string(rc) + " (" + connack_text(rc) + ")" : e.what();
+            if (tls_failed) reason += " (the hub accepts TCP: the TLS handshake failed)";
+            failure = ConnectFailure{std::move(reason), classify_connect_failure(rc, tls_failed)};
         }
         if (failure || stopped) {
             drop_client(cli);
-            if (failure) note_connect_failure(params.uri, *failure);
             return nullptr;
         }
         return cli;
+    }
+
+    static std::string connack_text(int rc) {
+        switch (rc) {
+            case 1: return "unacceptable protocol version";
+            case 2: return "identifier rejected";
+            case 3: return "server unavailable";
+            case 4: return "bad user name or password";
+            case 5: return "not authorized";
+            default: return "refused";
+        }
     }
 
     // Waits until the connection ends; says why.
@@ -323,40 +475,77 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
         }
     }
 
+    ReconnectSchedule schedule() const {
+        ReconnectSchedule r;
+        r.fast_min = opts.fast_retry_min;
+        r.fast_max = opts.fast_retry_max;
+        r.fast_for = opts.fast_retry;
+        r.backoff_min = opts.backoff_min;
+        r.backoff_max = opts.backoff_max;
+        r.stable_after = opts.stable_after;
+        return r;
+    }
+
+    // Subscribes to C2D, waiting for the SUBACK at most kSubscribeTimeout, and no longer than the
+    // connection lives: a hub that drops right after CONNACK must not hold up the next attempt.
+    void subscribe_c2d(mqtt::async_client& cli) {
+        try {
+            auto tok = cli.subscribe(c2d_filter, 1);
+            const auto deadline = SteadyClock::now() + kSubscribeTimeout;
+            while (!tok->wait_for(std::chrono::milliseconds(50))) {
+                std::lock_guard lock(mu);
+                if (lost || stopping) return;
+                if (SteadyClock::now() >= deadline) {
+                    spdlog::warn("upstream: no SUBACK for {} within {} s", c2d_filter, kSubscribeTimeout.count());
+                    return;
+                }
+            }
+        } catch (const mqtt::exception& e) {
+            spdlog::warn("upstream: subscribing to {} failed: {}", c2d_filter, e.what());
+        }
+    }
+
+    void set_backoff(std::chrono::milliseconds delay) { m_backoff_ms.set(static_cast<double>(delay.count())); }
+
     void run() {
         std::mt19937_64 rng(std::random_device{}());
-        Backoff backoff(opts.backoff_min, opts.backoff_max);
+        ReconnectPolicy policy(schedule());
+        // The kind of the failure the next attempt follows (none before the first attempt, or after
+        // a connection closed on purpose): counts the attempt in hubgate_upstream_reconnects_total.
+        std::optional<FailureKind> after_failure;
+        down_time->set(true, SteadyClock::now());
         for (;;) {
             {
                 std::lock_guard lock(mu);
                 if (stopping) break;
             }
+            if (after_failure) m_reconnects[index(*after_failure)]->inc();
             auto params = connect_parameters(opts.upstream, opts.now_unix(), opts.sas_ttl, opts.gateway_id);
             std::shared_ptr<mqtt::async_client> cli;
-            if (params) {
-                cli = try_connect(*params);
-            } else {
-                note_connect_failure("upstream", params.error());
-            }
+            std::optional<ConnectFailure> failure;
+            if (params)
+                cli = try_connect(*params, failure);
+            else
+                failure = ConnectFailure{params.error(), FailureKind::refused};  // retrying soon cannot help
             if (!cli) {
-                if (!wait_before_retry(backoff.next_delay(rng))) break;
+                if (!failure) break;  // stop() cut the attempt short
+                note_connect_failure(params ? params->uri : std::string("upstream"), *failure);
+                after_failure = failure->kind;
+                const auto delay = policy.on_failure(failure->kind, SteadyClock::now(), rng);
+                set_backoff(delay);
+                if (!wait_before_retry(delay)) break;
                 continue;
             }
 
-            const auto connected_at = std::chrono::steady_clock::now();
+            const auto connected_at = SteadyClock::now();
             bool subscribe = false;
             std::uint64_t ep = 0;
             {
                 std::lock_guard lock(mu);
                 subscribe = static_cast<bool>(message_listener);
             }
-            if (subscribe) {
-                try {
-                    cli->subscribe(c2d_filter, 1)->wait_for(kSubscribeTimeout);
-                } catch (const mqtt::exception& e) {
-                    spdlog::warn("upstream: subscribing to {} failed: {}", c2d_filter, e.what());
-                }
-            }
+            if (subscribe) subscribe_c2d(*cli);
+            acked_on_connection.store(0, std::memory_order_relaxed);
             {
                 std::lock_guard lock(mu);
                 is_connected = true;
@@ -364,16 +553,20 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             }
             m_connects.inc();
             m_connected.set(1);
-            if (in_outage && outage_attempts > 0)
-                spdlog::info("upstream: connected to {} as {} after {} failed attempts (epoch {})", params->uri,
-                             params->client_id, outage_attempts, ep);
+            set_backoff(std::chrono::milliseconds(0));
+            down_time->set(false, SteadyClock::now());
+            if (in_outage)
+                spdlog::info("upstream: connected to {} as {} after {} failed attempts, {:.1f} s without the hub "
+                             "(epoch {})",
+                             params->uri, params->client_id, outage_attempts, seconds_between(outage_began, connected_at),
+                             ep);
             else
                 spdlog::info("upstream: connected to {} as {} (epoch {})", params->uri, params->client_id, ep);
             in_outage = false;
             outage_attempts = 0;
             notify_state(true, ep);
 
-            std::optional<std::chrono::steady_clock::time_point> renew_at;
+            std::optional<SteadyClock::time_point> renew_at;
             if (params->expires_at) renew_at = connected_at + sas_renewal_after(opts.sas_ttl);
             const Ending ending = wait_connection_end(renew_at);
             std::string cause;
@@ -382,8 +575,10 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 is_connected = false;
                 cause = lost_cause;
             }
+            const auto ended_at = SteadyClock::now();
             m_connected.set(0);
             m_disconnects.inc();
+            down_time->set(true, ended_at);
             if (ending != Ending::lost) {
                 // A clean DISCONNECT after the in-flight publishes had a moment to be acknowledged.
                 try {
@@ -391,11 +586,20 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 } catch (const mqtt::exception&) {
                 }
             }
+            const auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(ended_at - connected_at);
+            const bool healthy = policy.connection_ended(lasted, acked_on_connection.load(std::memory_order_relaxed));
             switch (ending) {
                 case Ending::lost:
-                    in_outage = true;
-                    outage_logged_at = std::chrono::steady_clock::now();
-                    spdlog::warn("upstream: connection to {} lost: {}", params->uri, cause);
+                    m_failures_by_cause[index(FailureKind::unreachable)]->inc();
+                    open_outage(ended_at);
+                    outage_kind_logged[index(FailureKind::unreachable)] = true;
+                    if (healthy)
+                        spdlog::warn("upstream: connection to {} lost: {} (hub unreachable; {})", params->uri, cause,
+                                     schedule_phrase(FailureKind::unreachable));
+                    else
+                        spdlog::warn("upstream: connection to {} lost after {} ms without an acknowledged publish: "
+                                     "{} (the outage's reconnect schedule continues)",
+                                     params->uri, lasted.count(), cause);
                     break;
                 case Ending::renew:
                     spdlog::info("upstream: reconnecting to renew the SAS token");
@@ -408,10 +612,18 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             notify_state(false, ep);
             drop_client(cli);
             if (ending == Ending::stop) break;
-            if (ending == Ending::renew) continue;
-            if (std::chrono::steady_clock::now() - connected_at >= opts.stable_after) backoff.reset();
-            if (!wait_before_retry(backoff.next_delay(rng))) break;
+            if (ending == Ending::renew) {
+                after_failure.reset();
+                policy.reset();
+                continue;
+            }
+            after_failure = FailureKind::unreachable;
+            const auto delay = policy.on_failure(FailureKind::unreachable, ended_at, rng);
+            set_backoff(delay);
+            if (!wait_before_retry(delay)) break;
         }
+        set_backoff(std::chrono::milliseconds(0));
+        down_time->set(false, SteadyClock::now());  // not running: no longer counted as disconnected
     }
 };
 

@@ -1,5 +1,6 @@
 // The gateway's one MQTT connection to the hub (Paho MQTT C++ behind a pimpl): connects with a fresh
-// SAS token or the mqtt profile's credentials, reconnects with jittered backoff, publishes QoS 1.
+// SAS token or the mqtt profile's credentials, reconnects on ReconnectPolicy's schedule (fast while
+// the hub is unreachable, backing off when it refuses), publishes QoS 1.
 // Used by the D2C relay thread and the C2D relay; the connect-parameter derivation is pure and tested.
 #pragma once
 
@@ -43,14 +44,21 @@ Result<ConnectParameters> connect_parameters(const config::Upstream& upstream, s
 // token's lifetime, so a slow reconnect still finishes before the hub would close the session.
 std::chrono::seconds sas_renewal_after(std::chrono::seconds sas_ttl);
 
+// The reconnect schedule (ReconnectPolicy, docs/upstream.md): while the hub is unreachable, retry
+// every fast_retry_min..fast_retry_max for the first fast_retry of the outage, then (and at once for a
+// hub that refuses) back off exponentially from backoff_min to backoff_max, with jitter.
 struct ClientOptions {
     config::Upstream upstream;
     std::string gateway_id;  // [gateway] id
-    std::chrono::milliseconds backoff_min{100}, backoff_max{30000};
+    std::chrono::milliseconds backoff_min{1000};   // the first backoff step
+    std::chrono::milliseconds backoff_max{10000};  // [upstream] backoff_max_ms: every delay's cap
+    std::chrono::seconds fast_retry{30};           // [upstream] fast_retry_seconds
+    std::chrono::milliseconds fast_retry_min{150}, fast_retry_max{400};
     std::chrono::seconds sas_ttl{3600};
     std::size_t max_inflight = 16;
     std::function<std::int64_t()> now_unix{};  // empty: the system clock
-    // A connection that lasted this long counts as healthy: the next outage's backoff starts at min.
+    // A connection that carried acknowledged publishes or lasted this long counts as healthy: the
+    // backoff starts from backoff_min again and the next loss opens a new outage (new fast window).
     std::chrono::milliseconds stable_after{10000};
 };
 

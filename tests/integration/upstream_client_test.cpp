@@ -242,3 +242,78 @@ TEST_CASE("C2D: the client subscribes to devices/{gw}/messages/devicebound/# and
     CHECK(received[1].topic == "devices/gw-05/messages/devicebound/%24.mid=queued");
     CHECK(received[1].payload == "while-away");
 }
+
+// The reconnect schedule against real Paho return codes (gateway/upstream/reconnect_policy.hpp): an
+// unreachable hub is retried every few hundred ms, one that refuses backs off at once, by cause.
+namespace {
+
+double gauge(metrics::Registry& r, const std::string& name) { return r.gauge(name, "").value(); }
+
+upstream::ClientOptions schedule_options(const std::string& url, const std::string& gateway_id) {
+    upstream::ClientOptions o;
+    o.upstream.profile = config::UpstreamProfile::mqtt;
+    o.upstream.url = url;
+    o.upstream.gateway_device_id = gateway_id;
+    o.gateway_id = gateway_id;
+    return o;  // the defaults: 150-400 ms for 30 s, then 1 s doubling to 10 s
+}
+
+}  // namespace
+
+TEST_CASE("an unreachable hub (TCP refused) is retried every 150-400 ms, counted as cause unreachable") {
+    metrics::Registry registry;
+    upstream::UpstreamClient client(
+        schedule_options("tcp://127.0.0.1:" + std::to_string(free_tcp_port()), "gw-06"), registry);
+    client.start();
+    std::this_thread::sleep_for(3s);
+    const auto backoff = gauge(registry, "hubgate_upstream_backoff_ms");
+    client.stop();
+    const auto unreachable = counter(registry, "hubgate_upstream_reconnect_failures_total", {{"cause", "unreachable"}});
+    // 3 s, at most 400 ms apart plus the attempt (Paho takes up to ~100 ms to report a refused TCP
+    // connect): at least 5 attempts, where a backoff from 1 s would make at most 3; at least 150 ms
+    // apart: at most 21.
+    CHECK(unreachable >= 5);
+    CHECK(unreachable <= 21);
+    CHECK(counter(registry, "hubgate_upstream_reconnect_failures_total", {{"cause", "refused"}}) == 0);
+    CHECK(counter(registry, "hubgate_upstream_reconnects_total", {{"cause", "unreachable"}}) + 1 >= unreachable);
+    CHECK(backoff >= 150);
+    CHECK(backoff <= 400);
+    CHECK(counter(registry, "hubgate_upstream_connect_failures_total") == unreachable);  // the old total stays
+}
+
+TEST_CASE("a hub that refuses (CONNACK 5, or a TLS certificate that does not verify) is backed off at once, "
+          "counted as cause refused") {
+    TempDir dir;
+    MosquittoOptions opts;
+    std::string url;
+    SUBCASE("CONNACK 5: no credentials where the broker wants them") { opts.allow_anonymous = false; }
+    SUBCASE("TLS: a self-signed server certificate the system trust store does not know") {
+        const auto r = run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", dir.file("server.key"), "-out", dir.file("server.crt")});
+        REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+        const auto tls_port = free_tcp_port();
+        opts.extra_config = {"listener " + std::to_string(tls_port) + " 127.0.0.1",
+                             "certfile " + dir.file("server.crt"), "keyfile " + dir.file("server.key")};
+        url = "ssl://127.0.0.1:" + std::to_string(tls_port);
+    }
+    Mosquitto hub(dir, opts);
+    hub.start();
+    if (url.empty()) url = hub.url();
+    REQUIRE(wait_for_tcp(static_cast<std::uint16_t>(std::stoi(url.substr(url.rfind(':') + 1))), 5s));
+
+    metrics::Registry registry;
+    upstream::UpstreamClient client(schedule_options(url, "gw-07"), registry);
+    client.start();
+    std::this_thread::sleep_for(3s);
+    const auto backoff = gauge(registry, "hubgate_upstream_backoff_ms");
+    client.stop();
+    const auto refused = counter(registry, "hubgate_upstream_reconnect_failures_total", {{"cause", "refused"}});
+    // Attempts at 0, then 0.5-1 s, then 1-2 s later, then 2-4 s later: two or three in 3 s.
+    CHECK(refused >= 2);
+    CHECK(refused <= 3);
+    CHECK(counter(registry, "hubgate_upstream_reconnect_failures_total", {{"cause", "unreachable"}}) == 0);
+    CHECK(counter(registry, "hubgate_upstream_reconnects_total", {{"cause", "refused"}}) >= 1);
+    CHECK(backoff >= 500);
+    CHECK(counter(registry, "hubgate_upstream_connects_total") == 0);
+}
