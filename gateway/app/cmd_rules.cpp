@@ -2,6 +2,7 @@
 // "Translation rules"). Runs the config's rules and then IoT Hub's door rules on one payload and
 // prints the hub message: how a user debugs a rule. Changes nothing, needs no running gateway.
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -15,39 +16,19 @@
 #include "adapters/mqtt/topics.hpp"
 #include "config/config.hpp"
 #include "gateway/app/commands.hpp"
+#include "gateway/devices/device_directory.hpp"
 #include "gateway/model/crypto.hpp"
 #include "gateway/model/hub_message.hpp"
 #include "gateway/model/message_id.hpp"
 #include "gateway/model/property_bag.hpp"
 #include "gateway/model/validation.hpp"
 #include "gateway/translate/rule_set.hpp"
+#include "store/device_registry.hpp"
 
 namespace hubgate::app {
 namespace {
 
 bool is_udp(config::Protocol p) { return p == config::Protocol::coap || p == config::Protocol::coaps; }
-
-// DESIGN.md: shell-style `*` and `?`, `*` crosses '/', case-sensitive. Iterative, with one
-// backtrack point per `*` (the classic wildcard match), so a hostile glob cannot blow up.
-bool glob_match(std::string_view glob, std::string_view s) {
-    std::size_t g = 0, i = 0, star = std::string_view::npos, mark = 0;
-    while (i < s.size()) {
-        if (g < glob.size() && (glob[g] == '?' || glob[g] == s[i])) {
-            ++g;
-            ++i;
-        } else if (g < glob.size() && glob[g] == '*') {
-            star = g++;
-            mark = i;
-        } else if (star != std::string_view::npos) {
-            g = star + 1;
-            i = ++mark;
-        } else {
-            return false;
-        }
-    }
-    while (g < glob.size() && glob[g] == '*') ++g;
-    return g == glob.size();
-}
 
 std::optional<std::string> read_payload(const std::string& file) {
     if (file == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
@@ -56,6 +37,27 @@ std::optional<std::string> read_payload(const std::string& file) {
     std::ostringstream bytes;
     bytes << in.rdbuf();
     return std::move(bytes).str();
+}
+
+// The devices with keys, as the gateway knows them: the registry's (`hubgate devices add`), then
+// the config's, whose entries win. No store yet: the config's alone.
+void load_known_devices(const config::Config& cfg, DeviceDirectory& directory) {
+    std::vector<DeviceRecord> records;
+    std::error_code ec;
+    if (std::filesystem::exists(cfg.store.path, ec)) {
+        auto reg = store::DeviceRegistry::open(cfg.store.path, false);
+        auto listed = reg ? (*reg)->registered() : Result<std::vector<store::RegisteredDevice>>(Error{reg.error()});
+        if (!listed)
+            std::cerr << "warning: the device registry cannot be read (" << listed.error()
+                      << "); only the config's devices are known\n";
+        else
+            for (auto& d : *listed) records.emplace_back(d.id, d.key, d.module_id, d.children);
+    }
+    for (const auto& d : cfg.devices) {
+        std::erase_if(records, [&](const DeviceRecord& r) { return r.id == d.id; });
+        records.emplace_back(d.id, d.key, d.module_id, d.children);
+    }
+    directory.replace_static(std::move(records));
 }
 
 const config::Listener* pick_listener(const config::Config& cfg, const std::string& name, bool coap) {
@@ -172,9 +174,9 @@ int cmd_rules_test(const std::string& config_path, const std::string& topic, con
     }
 
     // The connection's side of the message, as an adapter would fill it in.
-    const config::Device* self = nullptr;
-    for (const auto& d : cfg.devices)
-        if (!device.empty() && d.id == device) self = &d;
+    DeviceDirectory devices;
+    load_known_devices(cfg, devices);
+    const auto self = device.empty() ? std::nullopt : devices.find(device);
     // CoAP paths reach the rules with their leading '/' ("/sensors/t1"), however the user wrote it.
     const std::string written = coap ? (path.front() == '/' ? path : "/" + path) : topic;
     std::string_view target = written;
@@ -202,10 +204,8 @@ int cmd_rules_test(const std::string& config_path, const std::string& topic, con
     in.receive_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-    const translate::ChildPolicy children = [&cfg](std::string_view authenticated, std::string_view id) {
-        for (const auto& d : cfg.devices)
-            if (d.id == authenticated && !d.children.empty()) return glob_match(d.children, id);
-        return false;
+    const translate::ChildPolicy children = [&devices](std::string_view authenticated, std::string_view id) {
+        return devices.may_speak_for(authenticated, id);
     };
 
     std::cout << "listener: " << (listener->name.empty() ? "(unnamed)" : listener->name) << " ("
