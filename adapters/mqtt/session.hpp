@@ -90,7 +90,7 @@ private:
     bool handle_puback(const Frame& f);
     // The rules path (session_rules.cpp): a topic outside the IoT Hub dialect.
     enum class Fate { store, ack_drop, close };
-    Fate translate_publish(std::string_view topic, std::string_view payload, HubMessage& out);
+    Fate translate_publish(std::string_view topic, std::string_view payload, HubMessage& out, bool will = false);
     void ack_drop(std::uint8_t qos, std::uint16_t packet_id);
     bool rules_listener() const noexcept;
     void publish_will();

@@ -27,7 +27,8 @@ void Session::ack_drop(std::uint8_t qos, std::uint16_t packet_id) {
     pending_drops_.emplace_back(pending_messages_.size(), packet_id);
 }
 
-Session::Fate Session::translate_publish(std::string_view topic, std::string_view payload, HubMessage& out) {
+Session::Fate Session::translate_publish(std::string_view topic, std::string_view payload, HubMessage& out,
+                                         bool will) {
     auto* tr = core_.options.translator;
     const bool named = rules_listener();
     if (tr) {
@@ -74,6 +75,7 @@ Session::Fate Session::translate_publish(std::string_view topic, std::string_vie
     switch (mode) {
         case config::Unmatched::refuse:
             if (tr) tr->unmatched(listener_.config.name, "refuse", topic, device_id_);
+            if (will) return Fate::close;  // the connection is over already
             refuse_message("wrong_topic", "PUBLISH to '" + std::string(topic.substr(0, 200)) + "'; expected " +
                                               kD2cTopicPattern + (named ? " or a topic a rule matches" : ""));
             return Fate::close;
@@ -113,9 +115,8 @@ void Session::publish_will() {
                       : !module_id_.empty()   ? module_id_
                                               : listener_.config.module_id;
         if (apply_property_bag(d2c->property_bag, m) || normalize_message(m, core_.ids)) return;
-    } else if (d2c || translate_publish(w.topic, w.payload, m) != Fate::store) {
-        pending_drops_.clear();
-        return;
+    } else if (d2c || translate_publish(w.topic, w.payload, m, true) != Fate::store) {
+        return;  // another device's events topic, or refused (counted and logged)
     }
     core_.counters.wills.inc();
     spdlog::info("mqtt {} device {}: connection ended without DISCONNECT; storing its Will on '{}'", remote_,

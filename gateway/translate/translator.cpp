@@ -62,6 +62,13 @@ metrics::Counter& Translator::counter(const std::string& rule, const char* outco
     return c;
 }
 
+Translator::RuleCounters& Translator::rule_counters(const std::string& rule) {
+    auto it = rule_counters_.find(rule);
+    if (it != rule_counters_.end()) return it->second;
+    RuleCounters c{&counter(rule, "accepted"), &counter(rule, "decode_error")};
+    return rule_counters_.emplace(rule, c).first->second;
+}
+
 void Translator::log_limited(const std::string& key, std::string_view line) {
     const auto now = std::chrono::steady_clock::now();
     auto [it, first] = logged_.try_emplace(key);
@@ -103,10 +110,11 @@ Translation Translator::translate(const Inbound& in) {
 }
 
 bool Translator::accepted(const Translation& t, std::string_view via) {
-    counter(t.rule, t.decode_error ? "decode_error" : "accepted").inc();
+    RuleCounters& c = rule_counters(t.rule);
+    (t.decode_error ? c.decode_error : c.accepted)->inc();
     if (t.decode_error)
-        log_limited(t.rule + "\0decode_error", "rule " + t.rule + ", device " + t.message.device_id +
-                                                   ": payload kept raw: " + t.reason);
+        log_limited(t.rule + std::string(1, '\0') + "decode_error",
+                    "rule " + t.rule + ", device " + t.message.device_id + ": payload kept raw: " + t.reason);
     auto it = routes_.find(t.message.device_id);
     if (it != routes_.end() && it->second.route.rule == t.route.rule && it->second.route.captures == t.route.captures &&
         it->second.via == via)
@@ -133,7 +141,7 @@ void Translator::refused_at_door(const Translation& t, const char* reason, std::
 void Translator::unmatched(std::string_view listener, const char* action, std::string_view topic,
                            std::string_view device) {
     const std::string l = listener.empty() ? "(unnamed)" : std::string(listener);
-    std::string key = "\0unmatched" + l + action;
+    std::string key = std::string(1, '\0') + "unmatched " + l + ' ' + action;
     auto it = counters_.find(key);
     if (it == counters_.end())
         it = counters_

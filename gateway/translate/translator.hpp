@@ -74,6 +74,12 @@ public:
 
 private:
     metrics::Counter& counter(const std::string& rule, const char* outcome);
+    // The per-message outcomes, looked up by rule name without building a key.
+    struct RuleCounters {
+        metrics::Counter* accepted = nullptr;
+        metrics::Counter* decode_error = nullptr;
+    };
+    RuleCounters& rule_counters(const std::string& rule);
     void log_limited(const std::string& key, std::string_view line);
 
     metrics::Registry& registry_;
@@ -81,7 +87,8 @@ private:
     ChildPolicy children_;
     std::function<void(const std::string&, const DeviceRoute&)> route_listener_;
     std::unordered_map<std::string, DeviceRoute> routes_;
-    std::unordered_map<std::string, metrics::Counter*> counters_;  // "rule\0outcome" -> counter
+    std::unordered_map<std::string, metrics::Counter*> counters_;  // "rule\0outcome" -> counter (rare outcomes)
+    std::unordered_map<std::string, RuleCounters> rule_counters_;
     struct LogState {
         std::chrono::steady_clock::time_point at;
         std::uint64_t suppressed = 0;
