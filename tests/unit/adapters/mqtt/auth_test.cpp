@@ -131,3 +131,53 @@ TEST_CASE("the device id is the second segment of a host-qualified username") {
     CHECK(device_id_from_username("dev-7") == "dev-7");
     CHECK(device_id_from_username("hub/dev-7") == "dev-7");
 }
+
+// ---- auth = "password" (commodity devices: username = device id, password = key text) ----------
+
+TEST_CASE("password auth: username is the device id, password the key text; the client id is free") {
+    Devices dirs;
+    const auto r = authenticate({"DVES_A1B2C3", "dev-1", kKey}, AuthMode::password, dirs, kNow);
+    CHECK(r.code == ConnackCode::accepted);
+    CHECK(r.device_id == "dev-1");
+    CHECK(r.module_id == "thermo");
+    CHECK(r.expires_unix == 0);
+}
+
+TEST_CASE("password auth refuses a wrong key or an unknown device with 0x05, missing credentials with 0x04") {
+    Devices dirs;
+    const auto wrong = authenticate({"DVES_1", "dev-1", kOtherKey}, AuthMode::password, dirs, kNow);
+    CHECK(wrong.code == ConnackCode::not_authorized);
+    CHECK(std::string(wrong.counter_reason) == "bad_password");
+    CHECK(wrong.reason.find(kOtherKey) == std::string::npos);  // never logs a key
+    const auto unknown = authenticate({"DVES_1", "dev-9", kKey}, AuthMode::password, dirs, kNow);
+    CHECK(unknown.code == ConnackCode::not_authorized);
+    CHECK(std::string(unknown.counter_reason) == "unknown_device");
+    CHECK(authenticate({"DVES_1", std::nullopt, kKey}, AuthMode::password, dirs, kNow).code ==
+          ConnackCode::bad_username_or_password);
+    CHECK(authenticate({"DVES_1", "dev-1", std::nullopt}, AuthMode::password, dirs, kNow).code ==
+          ConnackCode::bad_username_or_password);
+    CHECK(authenticate({"DVES_1", "not a device id", kKey}, AuthMode::password, dirs, kNow).code ==
+          ConnackCode::bad_username_or_password);
+}
+
+TEST_CASE("password auth does not take a SAS token for the key") {
+    Devices dirs;
+    const auto token = token_for("dev-1", kKey, kNow + 3600);
+    CHECK(authenticate({"dev-1", "dev-1", token}, AuthMode::password, dirs, kNow).code == ConnackCode::not_authorized);
+}
+
+TEST_CASE("a bridge speaks for the ids its children glob matches: * crosses /, ? is one character, case counts") {
+    DeviceDirectory dirs;
+    dirs.replace_static({{"z2m-bridge", kKey, "", "zb-*"}, {"lora-gw", kKey, "", "node-?" "?/*"}, {"plain", kKey, ""}});
+    CHECK(dirs.may_speak_for("z2m-bridge", "zb-lamp"));
+    CHECK(dirs.may_speak_for("z2m-bridge", "zb-"));
+    CHECK(dirs.may_speak_for("z2m-bridge", "zb-room/lamp"));
+    CHECK_FALSE(dirs.may_speak_for("z2m-bridge", "ZB-lamp"));
+    CHECK_FALSE(dirs.may_speak_for("z2m-bridge", "kitchen"));
+    CHECK(dirs.may_speak_for("lora-gw", "node-17/temp"));
+    CHECK_FALSE(dirs.may_speak_for("lora-gw", "node-7/temp"));
+    CHECK_FALSE(dirs.may_speak_for("plain", "plain-child"));
+    CHECK_FALSE(dirs.may_speak_for("nobody", "zb-lamp"));
+    CHECK(glob_match("*a*b*c", "xxaxxbxxcabc"));
+    CHECK_FALSE(glob_match("*a*b*c", "xxaxxbxx"));
+}

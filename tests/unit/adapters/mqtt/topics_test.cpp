@@ -63,3 +63,24 @@ TEST_CASE("a C2D topic carries the message's properties as a bag") {
     format_c2d_topic(out, "dev-1", m);
     CHECK(out == "devices/dev-1/messages/devicebound/%24.mid=m1&k=v%20w");
 }
+
+TEST_CASE("topic filters match as MQTT 3.1.1 §4.7 says: + one level, # the rest and the parent, $ topics not by wildcards") {
+    CHECK(topic_matches("cmnd/plug-1/#", "cmnd/plug-1/Power"));
+    CHECK(topic_matches("cmnd/plug-1/#", "cmnd/plug-1"));
+    CHECK(topic_matches("cmnd/+/Power", "cmnd/plug-1/Power"));
+    CHECK_FALSE(topic_matches("cmnd/+/Power", "cmnd/plug-1/Power/x"));
+    CHECK(topic_matches("zigbee2mqtt/lamp/set", "zigbee2mqtt/lamp/set"));
+    CHECK_FALSE(topic_matches("zigbee2mqtt/lamp/set", "zigbee2mqtt/lamp"));
+    CHECK(topic_matches("#", "a/b"));
+    CHECK_FALSE(topic_matches("#", "$SYS/x"));
+    CHECK_FALSE(topic_matches("+/x", "$SYS/x"));
+    CHECK(topic_matches("$SYS/#", "$SYS/x"));
+    CHECK(topic_matches("a//+", "a//b"));
+    CHECK(topic_matches("+", ""));
+    CHECK_FALSE(topic_matches("a/+", "a"));
+}
+
+TEST_CASE("a topic filter is valid only with # last and alone, + alone in its level, and not empty") {
+    for (const char* ok : {"#", "a/#", "+/+", "a/+/b", "cmnd/plug-1/#", "a//b"}) CHECK(valid_topic_filter(ok));
+    for (const char* bad : {"", "a/#/b", "a#", "a/b#", "a+/b", "+a"}) CHECK_FALSE(valid_topic_filter(bad));
+}
