@@ -12,6 +12,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -78,6 +79,23 @@ std::optional<std::uint16_t> free_udp_port(const sockaddr* addr, socklen_t len) 
                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     ::close(s);
     return port;
+}
+
+// Why binding UDP `addr` fails, for a message that names the real cause: libcoap only logs it. The
+// same bind is tried on a plain socket (errno 0 if it now succeeds).
+int udp_bind_errno(const sockaddr* addr, socklen_t len) {
+    const int s = ::socket(addr->sa_family, SOCK_DGRAM, 0);
+    if (s < 0) return errno;
+    const int err = ::bind(s, addr, len) == 0 ? 0 : errno;
+    ::close(s);
+    return err;
+}
+
+std::string bind_failure(const std::string& where, int err) {
+    std::string why = err ? std::strerror(err) : std::string("libcoap refused the endpoint");
+    if (err == EADDRINUSE) why += " (another process holds the port: change this listener's bind)";
+    else if (err == EACCES) why += " (ports below 1024 need CAP_NET_BIND_SERVICE)";
+    return "cannot listen for " + where + ": bind: " + why;
 }
 
 // One accepted request whose commit is in flight; the async re-invocation answers from it.
@@ -265,15 +283,15 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
         addrinfo* res = nullptr;
         const std::string port_text = std::to_string(l.bind.port);
-        const std::string where = std::string(config::to_string(l.protocol)) + " listener " + l.bind.to_string();
+        const std::string where = std::string(config::to_string(l.protocol)) + " on " + l.bind.to_string();
         if (::getaddrinfo(l.bind.host.empty() ? nullptr : l.bind.host.c_str(), port_text.c_str(), &hints, &res) != 0 ||
             !res)
-            return Error{"coap: cannot resolve " + where};
+            return Error{"cannot listen for " + where + ": cannot resolve " + l.bind.host};
         std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, &::freeaddrinfo);
         std::uint16_t port = l.bind.port;
         if (port == 0) {
             auto p = free_udp_port(res->ai_addr, res->ai_addrlen);
-            if (!p) return Error{"coap: cannot bind " + where};
+            if (!p) return Error{bind_failure(where, udp_bind_errno(res->ai_addr, res->ai_addrlen))};
             port = *p;
         }
         coap_address_t addr;
@@ -282,7 +300,11 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         std::memcpy(&addr.addr, res->ai_addr, res->ai_addrlen);
         coap_address_set_port(&addr, port);
         const coap_proto_t proto = l.protocol == config::Protocol::coaps ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
-        if (!coap_new_endpoint(ctx, &addr, proto)) return Error{"coap: cannot bind " + where};
+        if (!coap_new_endpoint(ctx, &addr, proto)) {
+            const int libcoap_errno = errno;
+            const int err = udp_bind_errno(res->ai_addr, res->ai_addrlen);
+            return Error{bind_failure(where, err ? err : libcoap_errno)};
+        }
         listeners.push_back({l, port});
         spdlog::info("coap: listening on {} ({})", l.bind.host + ":" + std::to_string(port),
                      config::to_string(l.protocol));
@@ -955,8 +977,15 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                     return Refusal{4, static_cast<std::uint8_t>(big ? 13 : 0), big ? "oversize" : "invalid_message",
                                    err->reason};
                 }
-                if (tr->accepted(t, {}) && t.message.device_id != identity)
-                    (void)devices.record_seen(t.message.device_id);  // C2D can reach it (GET devicebound)
+                // A device a rule names becomes known (C2D can reach it: GET devicebound), bounded
+                // like ids on open listeners are; asked only for a device without a route yet.
+                if (t.message.device_id != identity && !tr->route_of(t.message.device_id) &&
+                    devices.record_seen(t.message.device_id) == DeviceDirectory::Seen::full) {
+                    tr->refused_at_door(t, "seen_devices_full", "the gateway keeps gateway.max_seen_devices ids and is full");
+                    return Refusal{4, 3, "seen_devices_full",
+                                   "the gateway keeps gateway.max_seen_devices ids from open listeners and is full"};
+                }
+                tr->accepted(t, {});
                 return std::move(t.message);
             }
             case translate::Verdict::refused_decode:

@@ -51,15 +51,19 @@ Session::Fate Session::translate_publish(std::string_view topic, std::string_vie
                 }
                 const bool other = t.message.device_id != device_id_;
                 const bool child = other && listener_.auth != AuthMode::none;
-                if (tr->accepted(t, child ? std::string_view(device_id_) : std::string_view{}) && other) {
-                    // A bridge's child, or a device named by a rule on an open listener, becomes a
-                    // known device, so C2D for it is accepted (and reaches it through this connection).
-                    if (core_.devices.record_seen(t.message.device_id) == DeviceDirectory::Seen::full)
-                        spdlog::warn("mqtt {} device {}: cannot remember device {} (gateway.max_seen_devices reached); "
-                                     "C2D for it is refused",
-                                     remote_, device_id_, t.message.device_id);
-                    if (child && reachable() && core_.reachability) core_.reachability(t.message.device_id, true);
+                // A bridge's child, or a device a rule names on an open listener, becomes a known
+                // device (so C2D for it is accepted), bounded like ids on open listeners are. Asked
+                // only for a device without a route yet: not once per message.
+                if (other && !tr->route_of(t.message.device_id) &&
+                    core_.devices.record_seen(t.message.device_id) == DeviceDirectory::Seen::full) {
+                    tr->refused_at_door(t, "seen_devices_full",
+                                        "the gateway keeps gateway.max_seen_devices ids and is full; "
+                                        "`hubgate devices remove` forgets one (then reload)");
+                    return Fate::ack_drop;
                 }
+                if (tr->accepted(t, child ? std::string_view(device_id_) : std::string_view{}) && child &&
+                    reachable() && core_.reachability)
+                    core_.reachability(t.message.device_id, true);
                 out = std::move(t.message);
                 return Fate::store;
             }

@@ -6,9 +6,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <thread>
 #include <unordered_set>
 #include <spdlog/spdlog.h>
 
@@ -73,6 +76,18 @@ Result<DirectoryContents> read_directory(const config::Config& cfg) {
     return c;
 }
 
+// Routes as the translator holds them; an unreadable one is skipped (the device's next message
+// writes it again).
+std::unordered_map<std::string, translate::DeviceRoute> route_map(std::vector<store::StoredRoute>& stored) {
+    std::unordered_map<std::string, translate::DeviceRoute> routes;
+    for (auto& r : stored) {
+        auto captures = translate::decode_captures(r.captures);
+        if (!captures) continue;
+        routes.emplace(r.device_id, translate::DeviceRoute{{std::move(r.rule), std::move(*captures)}, std::move(r.via)});
+    }
+    return routes;
+}
+
 // The config's rules, compiled; load_config() has already checked them, so null only on a bug.
 std::shared_ptr<const translate::RuleSet> compile_rules(const config::Config& cfg) {
     std::vector<std::string> names;
@@ -93,6 +108,8 @@ struct App::Impl {
     void wait_for_signals();
     void reload();
     void shutdown();
+    void watchdog_tick();
+    void arm_test_wedge();
 
     config::Config cfg;
     metrics::Registry registry;
@@ -109,6 +126,11 @@ struct App::Impl {
     std::unique_ptr<c2d::C2dRelay> c2d;
     std::unique_ptr<metrics::HttpServer> http;
     std::unique_ptr<asio::signal_set> signals;
+    // systemd's watchdog (WATCHDOG_USEC; zero when not run under a unit with WatchdogSec=).
+    std::chrono::microseconds watchdog_usec{0};
+    std::unique_ptr<asio::steady_timer> watchdog;
+    bool writer_stale_logged = false;
+    std::unique_ptr<asio::steady_timer> test_wedge;
     bool stopping = false;
 };
 
@@ -129,6 +151,12 @@ int App::Impl::run() {
 
     store::Options store_opts;
     store_opts.limits = cfg.store;
+    if (std::uint64_t usec = 0; sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+        watchdog_usec = std::chrono::microseconds(usec);
+        // The idle writer reports in well within the staleness bound watchdog_tick() applies.
+        store_opts.heartbeat_interval = std::min(store_opts.heartbeat_interval,
+            std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_usec / 4)));
+    }
     auto opened = store::Store::open(std::move(store_opts), registry);
     if (!opened) {
         spdlog::error("cannot open store {}: {}", cfg.store.path, opened.error());
@@ -172,15 +200,7 @@ int App::Impl::run() {
     // Translation rules for commodity devices, shared by the adapters (io thread).
     translator = std::make_unique<translate::Translator>(registry);
     translator->set_rules(compile_rules(cfg));
-    {
-        std::unordered_map<std::string, translate::DeviceRoute> routes;
-        for (auto& r : dir->routes) {
-            auto captures = translate::decode_captures(r.captures);
-            if (!captures) continue;  // unreadable: the device's next message writes it again
-            routes.emplace(r.device_id, translate::DeviceRoute{{std::move(r.rule), std::move(*captures)}, std::move(r.via)});
-        }
-        translator->restore_routes(std::move(routes));
-    }
+    translator->restore_routes(route_map(dir->routes));
     // A changed route is persisted, so C2D reaches a device on its command topic after a restart.
     translator->set_route_listener([this](const std::string& device, const translate::DeviceRoute& r) {
         store->device_route({device, r.route.rule, translate::encode_captures(r.route.captures), r.via});
@@ -245,8 +265,54 @@ int App::Impl::run() {
     wait_for_signals();
     sd_notify(0, "READY=1");
     spdlog::info("ready");
+    if (watchdog_usec.count() > 0) {
+        spdlog::info("watchdog: pinging systemd every {} ms while the event loop and the store writer make progress",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_usec / 2).count());
+        watchdog = std::make_unique<asio::steady_timer>(io);
+        watchdog_tick();
+    }
+    arm_test_wedge();
     io.run();
     return 0;
+}
+
+// WATCHDOG=1 every WATCHDOG_USEC/2 from the event loop (so a wedged loop sends none), and only if
+// the store writer went round its loop within that time too (a wedged writer, e.g. stuck in a
+// commit, stops the pings; systemd then kills and restarts the gateway).
+void App::Impl::watchdog_tick() {
+    if (stopping) return;
+    const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(watchdog_usec / 2);
+    const auto age = std::chrono::steady_clock::now() - store->writer_heartbeat();
+    if (age <= period) {
+        sd_notify(0, "WATCHDOG=1");
+        writer_stale_logged = false;
+    } else if (!writer_stale_logged) {
+        writer_stale_logged = true;
+        spdlog::error("watchdog: the store writer has made no progress for {} ms; not pinging systemd",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(age).count());
+    }
+    watchdog->expires_after(period);
+    watchdog->async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) watchdog_tick();
+    });
+}
+
+// Test hook (integration tests of the watchdog): HUBGATE_TEST_WEDGE_STORE_AFTER_MS=N makes the store
+// writer block forever N ms after READY, as a writer stuck in I/O would. The gateway then has to be
+// killed. Compiled only into builds with HUBGATE_TEST_HOOKS (on with the tests, off in packages).
+void App::Impl::arm_test_wedge() {
+#ifdef HUBGATE_TEST_HOOKS
+    const char* after = std::getenv("HUBGATE_TEST_WEDGE_STORE_AFTER_MS");
+    if (!after) return;
+    test_wedge = std::make_unique<asio::steady_timer>(io, std::chrono::milliseconds(std::atoll(after)));
+    test_wedge->async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        spdlog::warn("test hook: wedging the store writer");
+        store->remove({}, [] {
+            for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+        });
+    });
+#endif
 }
 
 void App::Impl::wait_for_signals() {
@@ -291,6 +357,8 @@ void App::Impl::reload() {
     translator->set_rules(std::move(rules));  // whole: a message sees the old set or the new one
     devices.replace_static(std::move(dir->keyed));
     devices.replace_seen(dir->seen);  // `hubgate devices remove` may have forgotten some
+    // ... and their routes: a removed device is known again (and routed) at its next message.
+    translator->restore_routes(route_map(dir->routes));
     spdlog::info("reloaded {}: {} devices from the config, {} from the registry, {} seen, {} rules", cfg.file,
                  cfg.devices.size(), dir->registered, dir->seen.size(), cfg.rules.size());
     // Connected devices that were removed or changed are cut off now, not at their next connect.
@@ -302,6 +370,8 @@ void App::Impl::shutdown() {
     if (stopping) return;
     stopping = true;
     sd_notify(0, "STOPPING=1");
+    if (watchdog) watchdog->cancel();
+    if (test_wedge) test_wedge->cancel();
     // Order matters: stop taking new work, then let the store finish its commit in flight.
     if (http) http->stop();
     if (signals) signals->cancel();

@@ -246,3 +246,21 @@ TEST_CASE("C2D for a bridge's child goes out on the bridge's connection, on the 
     CHECK(outcome.get() == DeliveryOutcome::completed);
     CHECK(s.deliver("zb-other", cmd).get() == DeliveryOutcome::unreachable);
 }
+
+TEST_CASE("a bridge's new child beyond gateway.max_seen_devices is acknowledged and dropped, and counted") {
+    Server s;
+    s.devices.set_seen_limit(1);
+    Client bridge(s.port(), "z2m-bridge");
+    Buffer out;
+    bridge.publish("zigbee2mqtt/zb-lamp", R"({"state":"ON"})", 1, out);
+    bridge.publish("zigbee2mqtt/zb-plug", R"({"state":"ON"})", 2, out);  // a second child: over the limit
+    bridge.publish("zigbee2mqtt/zb-lamp", R"({"state":"OFF"})", 3, out);  // the known one still passes
+    REQUIRE(bridge.sock.send(out));
+    for (std::uint16_t want : {1, 2, 3}) CHECK(packet_id_of(bridge.next(PacketType::puback)) == want);
+    REQUIRE(s.stored_count(2));
+    for (const auto& m : s.ingest.messages()) CHECK(m.device_id == "zb-lamp");
+    CHECK_FALSE(s.devices.known("zb-plug"));
+    CHECK(s.registry.counter("hubgate_translate_messages_total", "",
+                             {{"rule", "z2m"}, {"outcome", "seen_devices_full"}})
+              .value() == 1);
+}
