@@ -626,7 +626,9 @@ void Session::close(std::string_view why) {
     auto inflight = std::move(c2d_inflight_);
     c2d_inflight_.clear();
     for (auto& [id, done] : inflight) done(DeliveryOutcome::not_delivered);
-    if (connected_ && !clean_disconnect_ && will_) publish_will();
+    // Not when the gateway itself stops: the device is not gone, and its Will (Tasmota's "Offline")
+    // would tell the hub a lie.
+    if (connected_ && !clean_disconnect_ && will_ && !core_.stopped) publish_will();
     if (connected_) core_.detach(this, clean_session_);
     core_.remove(this);
     core_.counters.connections.add(-1);

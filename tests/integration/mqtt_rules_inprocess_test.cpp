@@ -264,3 +264,11 @@ TEST_CASE("a bridge's new child beyond gateway.max_seen_devices is acknowledged 
                              {{"rule", "z2m"}, {"outcome", "seen_devices_full"}})
               .value() == 1);
 }
+
+TEST_CASE("the gateway's own shutdown does not publish its devices' Wills") {
+    Server s;
+    Client c(s.port(), "tasmota-1", std::make_pair(std::string("stat/tasmota-1/POWER"), std::string("OFF")));
+    s.server->stop();  // closes every session before it returns; a Will would be handed to ingest there
+    CHECK(c.sock.closed_by_peer(5s));
+    CHECK(s.ingest.messages().empty());
+}
