@@ -19,11 +19,13 @@ constexpr bool is_alnum(unsigned char c) noexcept {
 }
 constexpr bool is_printable(unsigned char c) noexcept { return c >= 0x20 && c <= 0x7E; }
 
-// Shows text from a device in a reason without letting control or non-ASCII bytes through into
-// logs and CONNACK/console output; long text is cut so one reason stays one readable line.
-std::string shown(std::string_view text) {
+std::string shown(std::string_view text) { return shown_text(text, kMaxShownChars); }
+
+}  // namespace
+
+std::string shown_text(std::string_view text, std::size_t max_chars) {
     std::string out;
-    const auto n = text.size() < kMaxShownChars ? text.size() : kMaxShownChars;
+    const auto n = text.size() < max_chars ? text.size() : max_chars;
     for (std::size_t i = 0; i < n; ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
         if (is_printable(c)) {
@@ -37,6 +39,8 @@ std::string shown(std::string_view text) {
     if (n < text.size()) out += "...";
     return out;
 }
+
+namespace {
 
 // Describes one offending byte: "' '" for printable ones, "byte 0xC3 (non-ASCII)" otherwise.
 std::string describe_byte(unsigned char c) {

@@ -20,6 +20,10 @@ Status normalize_message(HubMessage& m, MessageIdGenerator& ids);
 // IoT Hub's device and module id rule: 1-128 ASCII alphanumerics and - . % _ * ? ! ( ) , : = @ $ '.
 // Used by config (device ids, module ids), connection strings and MQTT auth (client ids).
 bool is_hub_id(std::string_view id) noexcept;
+
+// Device-controlled text for a reason or a log line: printable ASCII kept, other bytes as \xNN,
+// cut after `max_chars` with "...", so one reason stays one readable line.
+std::string shown_text(std::string_view text, std::size_t max_chars = 64);
 inline constexpr const char* kHubIdRule = "1-128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '";
 
 // The individual rules, exposed for tests and for the C2D path.

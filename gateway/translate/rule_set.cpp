@@ -23,22 +23,7 @@ constexpr std::size_t kMaxShownChars = 64;
 constexpr std::size_t kMaxTopicBytes = 65535;  // MQTT's UTF-8 string limit
 
 // Device-controlled text in a reason (topics, ids): printable ASCII only, one readable line.
-std::string shown(std::string_view text) {
-    std::string out;
-    const auto n = text.size() < kMaxShownChars ? text.size() : kMaxShownChars;
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c <= 0x7E) {
-            out.push_back(static_cast<char>(c));
-        } else {
-            char buf[5];
-            std::snprintf(buf, sizeof buf, "\\x%02X", c);
-            out += buf;
-        }
-    }
-    if (n < text.size()) out += "...";
-    return out;
-}
+std::string shown(std::string_view text) { return shown_text(text, kMaxShownChars); }
 
 // --- reading time ---------------------------------------------------------------------------------
 
