@@ -140,6 +140,8 @@ struct Store::Impl {
 
     std::thread writer;
     std::mutex close_mu;
+    // steady_clock ticks of the writer's last loop (writer_heartbeat()).
+    std::atomic<std::chrono::steady_clock::rep> heartbeat{std::chrono::steady_clock::now().time_since_epoch().count()};
 
     // Writer-thread state.
     std::string props_buf;  // reused for every row's encoded properties
@@ -241,11 +243,13 @@ struct Store::Impl {
         WorkQueue work;
         next_sweep = std::chrono::steady_clock::now() + options.sweep_interval;
         for (;;) {
+            heartbeat.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
             bool stop = false;
             {
                 std::unique_lock lock(mu);
                 auto ready = [&] { return stopping || !queue.empty(); };
-                if (!vacuum_check) cv.wait_until(lock, next_sweep, ready);
+                const auto wake = std::min(next_sweep, std::chrono::steady_clock::now() + options.heartbeat_interval);
+                if (!vacuum_check && !cv.wait_until(lock, wake, ready) && wake < next_sweep) continue;  // idle wake
                 std::swap(work, queue);
                 stop = stopping && work.empty();
             }
@@ -740,6 +744,11 @@ void Store::close() {
 }
 
 const std::string& Store::path() const noexcept { return impl_->path; }
+
+std::chrono::steady_clock::time_point Store::writer_heartbeat() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(impl_->heartbeat.load(std::memory_order_relaxed)));
+}
 
 int schema_version() noexcept { return static_cast<int>(schema::steps().size()); }
 

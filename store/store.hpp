@@ -71,6 +71,9 @@ struct Options {
     // 0 = SQLite's default. Caps the database at this many pages, which makes SQLite answer
     // SQLITE_FULL exactly as a full disk would: tests use it to exercise the disk-full path.
     std::uint32_t max_page_count = 0;
+    // The writer wakes at least this often when idle, so writer_heartbeat() stays fresh (the
+    // systemd watchdog reads it). An idle wake does no I/O.
+    std::chrono::milliseconds heartbeat_interval{5000};
 };
 
 class OutboxReader;
@@ -103,6 +106,9 @@ public:
     void maintain();
 
     const std::string& path() const noexcept;
+    // Any thread: when the writer thread last went round its loop (after each commit group and
+    // each idle wake). Stale by more than heartbeat_interval plus the longest commit = wedged.
+    std::chrono::steady_clock::time_point writer_heartbeat() const noexcept;
 
     // ---- C2D inbox and known devices (inbox.cpp) ---------------------------------------------
     // Any thread. Each request joins the writer's queue and commit group like append(); `done`

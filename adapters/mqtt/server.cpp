@@ -202,11 +202,18 @@ Status MqttServer::start() {
             ep = results.begin()->endpoint();
         }
         auto acc = std::make_unique<tcp::acceptor>(core_->io);
+        const char* step = "socket";
         acc->open(ep.protocol(), ec);
-        if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acc->bind(ep, ec);
-        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) return Error{"cannot listen for " + std::string(config::to_string(l.protocol)) + " on " + l.bind.to_string() + ": " + ec.message()};
+        if (!ec) { step = "setsockopt(SO_REUSEADDR)"; acc->set_option(asio::socket_base::reuse_address(true), ec); }
+        if (!ec) { step = "bind"; acc->bind(ep, ec); }
+        if (!ec) { step = "listen"; acc->listen(asio::socket_base::max_listen_connections, ec); }
+        if (ec) {
+            std::string why = ec.message();
+            if (ec == asio::error::address_in_use) why += " (another process listens there: change this listener's bind)";
+            else if (ec == asio::error::access_denied) why += " (ports below 1024 need CAP_NET_BIND_SERVICE)";
+            return Error{"cannot listen for " + std::string(config::to_string(l.protocol)) + " on " + l.bind.to_string() +
+                         ": " + step + ": " + why};
+        }
         const auto bound = acc->local_endpoint(ec);
         spdlog::info("mqtt: listening on {}:{} ({}, auth {}{})", l.bind.host, bound.port(), config::to_string(l.protocol),
                      config::to_string(l.auth), l.module_id.empty() ? "" : ", module " + l.module_id);

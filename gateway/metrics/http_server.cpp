@@ -152,13 +152,19 @@ Status HttpServer::listen(const std::string& host, std::uint16_t port) {
             }
     }
     auto& a = impl_->acceptor;
+    // Each step names itself, and the error is the step's own (closing must not overwrite it).
+    const char* step = "socket";
     a.open(ep.protocol(), ec);
-    if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) a.bind(ep, ec);
-    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) { step = "setsockopt(SO_REUSEADDR)"; a.set_option(asio::socket_base::reuse_address(true), ec); }
+    if (!ec) { step = "bind"; a.bind(ep, ec); }
+    if (!ec) { step = "listen"; a.listen(asio::socket_base::max_listen_connections, ec); }
     if (ec) {
-        a.close(ec);
-        return Error{"cannot listen for metrics on " + host + ":" + std::to_string(port) + ": " + ec.message()};
+        beast::error_code ignored;
+        a.close(ignored);
+        std::string why = ec.message();
+        if (ec == asio::error::address_in_use) why += " (another process listens there: change [metrics] bind)";
+        else if (ec == asio::error::access_denied) why += " (ports below 1024 need CAP_NET_BIND_SERVICE)";
+        return Error{"cannot listen for metrics on " + host + ":" + std::to_string(port) + ": " + step + ": " + why};
     }
     impl_->do_accept();
     return std::nullopt;

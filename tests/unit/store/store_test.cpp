@@ -396,3 +396,24 @@ TEST_CASE("the store registers its metrics under their fixed names") {
         CHECK(text.find(name) != std::string::npos);
     }
 }
+
+TEST_CASE("the writer heartbeat advances while the store is idle and stops when a callback wedges the writer") {
+    StoreFixture f;
+    f.options.heartbeat_interval = std::chrono::milliseconds(20);
+    auto store = f.open();
+    const auto first = store->writer_heartbeat();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto idle = store->writer_heartbeat();
+    CHECK(idle > first);  // idle wakes, no work queued
+    CHECK(std::chrono::steady_clock::now() - idle < std::chrono::milliseconds(80));
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    store->remove({}, [released] { released.wait(); });  // the writer is stuck in this callback
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    const auto stuck = store->writer_heartbeat();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(store->writer_heartbeat() == stuck);
+    release.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    CHECK(store->writer_heartbeat() > stuck);
+}
