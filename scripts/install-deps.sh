@@ -11,6 +11,8 @@ PKGS=(
   libssl-dev libsystemd-dev libcli11-dev libpaho-mqttpp-dev libpaho-mqtt-dev libcoap3-dev libcbor-dev
   # real peers for tests and the demo
   mosquitto mosquitto-clients libcoap3-bin curl python3 openssl
+  # the .deb (CPack: dpkg-shlibdeps, dpkg-deb, file) and the unit's checks (systemd-analyze)
+  dpkg-dev file fakeroot systemd
 )
 
 missing=()

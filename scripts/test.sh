@@ -34,6 +34,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== fuzzing (libFuzzer, clang-14): MQTT codec, property bags, CoAP paths, 60 s in total =="
 bash tests/fuzz/run.sh 60
 
+echo "== the systemd unit (verify clean, exposure <= 2.0) =="
+bash tests/package/check_unit.sh systemd/hubgate.service build/hubgate
+
 echo "== all tests (unit + integration with real peers) =="
 echo "(builds and sanitizer run took $(( $(date +%s) - start )) s; ctest's summary is the last line)"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
