@@ -34,8 +34,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== fuzzing (libFuzzer, clang-14): MQTT codec, property bags, CoAP paths, 60 s in total =="
 bash tests/fuzz/run.sh 60
 
-echo "== the systemd unit (verify clean, exposure <= 2.0) =="
+echo "== the systemd unit (verify clean, exposure <= 2.0) and the amd64 .deb from build/ (contents, conffiles, Depends) =="
 bash tests/package/check_unit.sh systemd/hubgate.service build/hubgate
+rm -f build/hubgate_*.deb
+(cd build && cpack -G DEB >/dev/null)
+bash tests/package/check_deb.sh build/hubgate_*_amd64.deb amd64
 
 echo "== all tests (unit + integration with real peers) =="
 echo "(builds and sanitizer run took $(( $(date +%s) - start )) s; ctest's summary is the last line)"
