@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -33,6 +34,9 @@ constexpr auto kDisconnectTimeout = std::chrono::seconds(2);
 constexpr auto kSubscribeTimeout = std::chrono::seconds(5);
 // How long the TCP probe after a failed ssl:// connect waits (classify_connect_failure).
 constexpr auto kTlsProbeTimeout = std::chrono::milliseconds(1000);
+// How long the TCP probe before an attempt waits for a hub that neither accepts nor refuses (a lost
+// route): as long as Paho's own connect would.
+constexpr auto kProbeTimeout = std::chrono::seconds(kConnectTimeoutSeconds);
 // While the hub stays away, repeat the "cannot connect" line at most this often.
 constexpr auto kOutageLogInterval = std::chrono::minutes(1);
 
@@ -66,11 +70,19 @@ struct DownTime {
     }
 };
 
-// Whether host:port of a tcp:// or ssl:// uri accepts a plain TCP connection within `timeout`. Paho
-// reports a failed TLS handshake with the same code as a refused TCP connect (-1), and its C++
-// ssl_options error handler cannot be used to tell them apart: Paho C++ 1.2 hands Paho C a pointer
-// to the by-value connect_options of async_client::connect(), gone by the time the handshake fails.
-bool tcp_accepts(const std::string& uri, std::chrono::milliseconds timeout) {
+// A plain TCP connect to the host:port of a tcp:// or ssl:// uri, closed at once: nullopt when the
+// hub accepted it, else why not. Used twice per attempt:
+// - before handing the attempt to Paho: an unreachable hub is seen in a millisecond, where Paho's
+//   threads (100 ms cycles) take 100-300 ms to report a refused connect, so the schedule's retry
+//   interval is the real one and the hub is found the moment it listens again;
+// - after a failed ssl:// attempt: Paho reports a failed TLS handshake with the same code as a
+//   refused TCP connect (-1), and its C++ ssl_options error handler cannot tell them apart for us
+//   (Paho C++ 1.2 hands Paho C a pointer into the by-value connect_options of
+//   async_client::connect(), gone by the time the handshake fails). A hub that accepts TCP failed
+//   the handshake.
+// `stop` is polled every 50 ms while waiting, so stop() is never held up for long.
+std::optional<std::string> tcp_probe(const std::string& uri, std::chrono::milliseconds timeout,
+                                     const std::function<bool()>& stop) {
     const auto scheme_end = uri.find("://");
     std::string rest = scheme_end == std::string::npos ? uri : uri.substr(scheme_end + 3);
     rest = rest.substr(0, rest.find('/'));
@@ -78,7 +90,7 @@ bool tcp_accepts(const std::string& uri, std::chrono::milliseconds timeout) {
     std::string port = starts_with(uri, "ssl://") ? "8883" : "1883";
     if (!rest.empty() && rest[0] == '[') {
         const auto close = rest.find(']');
-        if (close == std::string::npos) return false;
+        if (close == std::string::npos) return "bad address " + rest;
         host = rest.substr(1, close - 1);
         if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
     } else {
@@ -89,24 +101,45 @@ bool tcp_accepts(const std::string& uri, std::chrono::milliseconds timeout) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
-    if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return false;
+    if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
+        return "cannot resolve " + host + ": " + ::gai_strerror(rc);
+    std::string why = "no address for " + host;
     bool accepted = false;
+    const auto deadline = SteadyClock::now() + timeout;
     for (addrinfo* ai = found; ai && !accepted; ai = ai->ai_next) {
         const int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
+        int error = 0;
         if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             accepted = true;
-        } else if (errno == EINPROGRESS) {
-            pollfd p{fd, POLLOUT, 0};
-            int error = 0;
-            socklen_t len = sizeof error;
-            accepted = ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 &&
-                       ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0;
+        } else if (errno != EINPROGRESS) {
+            error = errno;
+        } else {
+            for (;;) {
+                pollfd p{fd, POLLOUT, 0};
+                const int ready = ::poll(&p, 1, 50);
+                if (ready == 1) {
+                    socklen_t len = sizeof error;
+                    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+                    accepted = error == 0;
+                    break;
+                }
+                if (ready < 0 && errno != EINTR) {
+                    error = errno;
+                    break;
+                }
+                if (SteadyClock::now() >= deadline || stop()) {
+                    error = ETIMEDOUT;
+                    break;
+                }
+            }
         }
         ::close(fd);
+        if (!accepted) why = "TCP connect to " + rest + ": " + std::strerror(error);
     }
     ::freeaddrinfo(found);
-    return accepted;
+    if (accepted) return std::nullopt;
+    return why;
 }
 
 // One connect attempt's failure: what the client logs and how ReconnectPolicy treats it.
@@ -325,6 +358,11 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
         if (listener) listener(msg->get_topic(), msg->get_payload_str());
     }
 
+    bool is_stopping() {
+        std::lock_guard lock(mu);
+        return stopping;
+    }
+
     // Sleeps for the backoff delay; false when stop() interrupted it.
     bool wait_before_retry(std::chrono::milliseconds delay) {
         std::unique_lock lock(mu);
@@ -382,6 +420,11 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     // Connects once: the connected client, or null after a failure (described in `failure`, not yet
     // counted) or when stop() cut the attempt short (`failure` left empty).
     std::shared_ptr<mqtt::async_client> try_connect(ConnectParameters& params, std::optional<ConnectFailure>& failure) {
+        // Unreachable is told at the TCP level first, without Paho (tcp_probe).
+        if (auto why = tcp_probe(params.uri, kProbeTimeout, [this] { return is_stopping(); })) {
+            if (!is_stopping()) failure = ConnectFailure{std::move(*why), FailureKind::unreachable};
+            return nullptr;
+        }
         std::shared_ptr<mqtt::async_client> cli;
         std::uint64_t gen = 0;
         try {
@@ -437,7 +480,8 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             const int rc = e.get_return_code();
             // -1 from an ssl:// hub that does accept TCP: the TLS handshake (certificate, host name,
             // protocol) is what failed.
-            const bool tls_failed = tls && rc == -1 && tcp_accepts(params.uri, kTlsProbeTimeout);
+            const bool tls_failed =
+                tls && rc == -1 && !tcp_probe(params.uri, kTlsProbeTimeout, [this] { return is_stopping(); });
             std::string reason = rc > 0 ? "CONNACK " + std::to_string(rc) + " (" + connack_text(rc) + ")" : e.what();
             if (tls_failed) reason += " (the hub accepts TCP: the TLS handshake failed)";
             failure = ConnectFailure{std::move(reason), classify_connect_failure(rc, tls_failed)};
@@ -523,6 +567,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             auto params = connect_parameters(opts.upstream, opts.now_unix(), opts.sas_ttl, opts.gateway_id);
             std::shared_ptr<mqtt::async_client> cli;
             std::optional<ConnectFailure> failure;
+            const auto attempt_at = SteadyClock::now();
             if (params)
                 cli = try_connect(*params, failure);
             else
@@ -532,12 +577,18 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 note_connect_failure(params ? params->uri : std::string("upstream"), *failure);
                 after_failure = failure->kind;
                 const auto delay = policy.on_failure(failure->kind, SteadyClock::now(), rng);
+                spdlog::debug("upstream: attempt failed after {:.0f} ms: {} ({}); next in {} ms ({} s into the outage)",
+                              seconds_between(attempt_at, SteadyClock::now()) * 1000, failure->reason,
+                              to_string(failure->kind), delay.count(),
+                              std::chrono::duration_cast<std::chrono::seconds>(policy.into_outage(SteadyClock::now()))
+                                  .count());
                 set_backoff(delay);
                 if (!wait_before_retry(delay)) break;
                 continue;
             }
 
             const auto connected_at = SteadyClock::now();
+            spdlog::debug("upstream: CONNACK {:.0f} ms after the attempt began", seconds_between(attempt_at, connected_at) * 1000);
             bool subscribe = false;
             std::uint64_t ep = 0;
             {
