@@ -157,18 +157,24 @@ wait "$dev_pid"
 echo "meter-1 received: $(cat "$work/device.out")"
 grep -q '"command":"reboot"' "$work/device.out"
 for _ in $(seq 100); do grep -q 'Success' "$work/hub.out" && break; sleep 0.1; done
-show_feedback() {
-  python3 - "$work/hub.out" <<'PY'
+# Every element of every batch the hub received, one JSON object per line.
+batch_elements() { python3 - "$work/hub.out" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     topic, _, payload = line.rstrip("\n").partition(" ")
-    if "vnd.microsoft.iothub.json" not in topic:
-        continue
-    for e in json.loads(payload):
-        if e["properties"].get("message-type") == "feedback":
-            for r in json.loads(e["body"]):
-                print("feedback at the hub: %s %s for %s" % (r["statusCode"], r["originalMessageId"], r["deviceId"]))
+    if "vnd.microsoft.iothub.json" in topic:
+        for e in json.loads(payload):
+            print(json.dumps(e))
 PY
+}
+show_feedback() {
+  batch_elements | python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["properties"].get("message-type") == "feedback":
+        for r in json.loads(e["body"]):
+            print("feedback at the hub: %s %s for %s" % (r["statusCode"], r["originalMessageId"], r["deviceId"]))'
 }
 show_feedback
 grep -q 'Success' "$work/hub.out"
@@ -201,17 +207,13 @@ coap-client-openssl -m post -B 5 -t 110 -f tests/data/senml/rfc8428-5.1.2-multip
   "coap://127.0.0.1:$coap_port/sensors/urn-dev-ow-10e2073a01080063" >/dev/null
 translated=3
 for _ in $(seq 100); do [ "$(hub_ids | sort -u | wc -l)" -ge $((920 + translated)) ] && break; sleep 0.1; done
-python3 - "$work/hub.out" <<'PY'
+batch_elements | python3 -c '
 import json, sys
-for line in open(sys.argv[1]):
-    topic, _, payload = line.rstrip("\n").partition(" ")
-    if "vnd.microsoft.iothub.json" not in topic:
-        continue
-    for e in json.loads(payload):
-        if e["moduleId"] in ("tasmota", "senml"):
-            print("at the hub: device %s module %s time %s body %s" % (e["deviceId"], e["moduleId"],
-                  e["systemProperties"].get("creationTimeUtc", "-"), e["body"][:110]))
-PY
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["moduleId"] in ("tasmota", "senml"):
+        print("at the hub: device %s module %s time %s body %s" % (e["deviceId"], e["moduleId"],
+              e["systemProperties"].get("creationTimeUtc", "-"), e["body"][:110]))'
 echo "the cloud switches the plug off: the command reaches it on Tasmota's own cmnd/ topic"
 mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "$lan_port" -q 1 -i DVES_A1B2C3 -u tasmota-1 -P "$tasmota_key" \
   -t 'cmnd/tasmota-1/#' -v -C 1 -W 20 > "$work/tasmota.out" &
