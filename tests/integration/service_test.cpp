@@ -43,8 +43,8 @@ public:
         Clock::time_point at;
         std::string text;
     };
-    // Everything that arrives until `until`.
-    std::vector<Datagram> read_until(Clock::time_point until) {
+    // Everything that arrives until `until`, or until (and including) a datagram equal to `stop_at`.
+    std::vector<Datagram> read_until(Clock::time_point until, const std::string& stop_at = {}) {
         std::vector<Datagram> out;
         for (;;) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
@@ -54,6 +54,7 @@ public:
             char buf[512];
             const auto n = ::recv(fd_, buf, sizeof buf, 0);
             if (n > 0) out.push_back({Clock::now(), std::string(buf, static_cast<std::size_t>(n))});
+            if (!stop_at.empty() && !out.empty() && out.back().text == stop_at) return out;
         }
     }
 
@@ -102,12 +103,13 @@ TEST_CASE("under a watchdog the gateway sends READY=1, then WATCHDOG=1 every WAT
     const auto port = free_tcp_port();
     const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
     Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
-    const auto got = notify.read_until(Clock::now() + 3s);
+    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
     INFO(gw.output());
-    REQUIRE(count(got, "READY=1") == 1);
-    // 200 ms period: about 10 pings in the ~2.5 s after READY; allow for a slow machine.
+    REQUIRE(count(ready, "READY=1") == 1);
+    // 200 ms period: about 10 pings in the 2 s after READY; allow for a slow machine.
+    const auto got = notify.read_until(ready.back().at + 2s);
     CHECK(count(got, "WATCHDOG=1") >= 5);
-    CHECK(count(got, "WATCHDOG=1") <= 20);
+    CHECK(count(got, "WATCHDOG=1") <= 12);
     CHECK(gw.output().find("watchdog: pinging systemd every 200 ms") != std::string::npos);
 }
 
@@ -117,10 +119,10 @@ TEST_CASE("without WATCHDOG_USEC the gateway sends READY=1 and no pings") {
     const auto port = free_tcp_port();
     const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
     Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path()});
-    const auto got = notify.read_until(Clock::now() + 1500ms);
+    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
     INFO(gw.output());
-    CHECK(count(got, "READY=1") == 1);
-    CHECK(count(got, "WATCHDOG=1") == 0);
+    REQUIRE(count(ready, "READY=1") == 1);
+    CHECK(count(notify.read_until(Clock::now() + 1s), "WATCHDOG=1") == 0);
 }
 
 #ifdef HUBGATE_TEST_HOOKS_BUILT
@@ -131,17 +133,18 @@ TEST_CASE("a wedged store writer stops the watchdog pings while the event loop r
     const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
     Process gw({HUBGATE_BINARY, "run", "-c", path},
                {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000", "HUBGATE_TEST_WEDGE_STORE_AFTER_MS=1000"});
-    const auto start = Clock::now();
-    const auto got = notify.read_until(start + 4s);
+    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
     INFO(gw.output());
-    REQUIRE(count(got, "READY=1") == 1);
-    CHECK(count(got, "WATCHDOG=1") >= 2);  // before the wedge
-    // The last ping comes at most one period (plus the staleness bound) after the wedge; none in
-    // the last two seconds, which is what makes systemd kill the service after WatchdogSec.
+    REQUIRE(count(ready, "READY=1") == 1);
+    const auto ready_at = ready.back().at;
+    const auto got = notify.read_until(ready_at + 4s);
+    CHECK(count(got, "WATCHDOG=1") >= 2);  // before the wedge, 1 s after READY
+    // The wedge comes 1 s after READY; the last ping at most 200 ms (the staleness bound) plus one
+    // period later. None in the remaining 2 s or more: systemd would kill the service after WatchdogSec.
     Clock::time_point last{};
     for (const auto& d : got)
         if (d.text == "WATCHDOG=1") last = d.at;
-    CHECK(last < start + 2s);
+    CHECK(last < ready_at + 2s);
     CHECK(gw.running());  // the loop itself is alive: only the writer is stuck
     CHECK(http_get(port, "/healthz").status != 0);
     CHECK(gw.output().find("watchdog: the store writer has made no progress") != std::string::npos);

@@ -405,7 +405,6 @@ TEST_CASE("the writer heartbeat advances while the store is idle and stops when 
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const auto idle = store->writer_heartbeat();
     CHECK(idle > first);  // idle wakes, no work queued
-    CHECK(std::chrono::steady_clock::now() - idle < std::chrono::milliseconds(80));
     std::promise<void> release;
     auto released = release.get_future().share();
     store->remove({}, [released] { released.wait(); });  // the writer is stuck in this callback
@@ -414,6 +413,7 @@ TEST_CASE("the writer heartbeat advances while the store is idle and stops when 
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     CHECK(store->writer_heartbeat() == stuck);
     release.set_value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    for (int i = 0; i < 500 && store->writer_heartbeat() == stuck; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     CHECK(store->writer_heartbeat() > stuck);
 }
