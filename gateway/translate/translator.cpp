@@ -44,7 +44,7 @@ std::optional<std::vector<std::pair<std::string, std::string>>> decode_captures(
 Translator::Translator(metrics::Registry& registry)
     : registry_(registry),
       time_ignored_(&registry.counter("hubgate_translate_time_ignored_total",
-                                      "Rule time pointers that gave no usable time (the receive time is used)")) {}
+                                      "Rule time pointers that gave no usable time (the message then has no creation time)")) {}
 
 Translator::~Translator() = default;
 
