@@ -114,7 +114,7 @@ TEST_CASE("SenML in CBOR (112), RFC 8428's own example, is stored as JSON labels
     CHECK(msgs[0].properties.find("source-content-type")->value == "application/senml+cbor");
 }
 
-TEST_CASE("a rule that refuses answers 4.00 for a bad payload and 4.15 for a Content-Format it cannot decode; "
+TEST_CASE("a rule that refuses answers 4.00 for a bad payload and 4.15 for a Content-Format it cannot decode, "
           "nothing is stored") {
     Server s;
     const auto bad = test::coap_client("post", s.uri(false, "/json/dev-2"), {"-t", "50", "-e", "{\"t\":"});
@@ -127,7 +127,7 @@ TEST_CASE("a rule that refuses answers 4.00 for a bad payload and 4.15 for a Con
     CHECK(s.ingest.messages().empty());
 }
 
-TEST_CASE("a lenient rule keeps an undecodable payload raw with decode-error; an unmatched path is 4.04") {
+TEST_CASE("a lenient rule keeps an undecodable payload raw with decode-error, an unmatched path is 4.04") {
     Server s;
     const auto raw = test::coap_client("post", s.uri(false, "/lenient/dev-3"), {"-t", "50", "-e", "not json"});
     INFO(raw.output);

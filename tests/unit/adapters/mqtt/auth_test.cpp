@@ -134,7 +134,7 @@ TEST_CASE("the device id is the second segment of a host-qualified username") {
 
 // ---- auth = "password" (commodity devices: username = device id, password = key text) ----------
 
-TEST_CASE("password auth: username is the device id, password the key text; the client id is free") {
+TEST_CASE("password auth: username is the device id, password the key text, the client id is free") {
     Devices dirs;
     const auto r = authenticate({"DVES_A1B2C3", "dev-1", kKey}, AuthMode::password, dirs, kNow);
     CHECK(r.code == ConnackCode::accepted);

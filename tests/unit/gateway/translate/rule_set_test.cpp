@@ -335,7 +335,7 @@ TEST_CASE("floats render as their shortest text, not their original spelling (th
     CHECK(property(t.message, "yesterday") == "5.34");  // written 5.340
 }
 
-TEST_CASE("{client} is the authenticated id, else the client id; {gateway} is the gateway's id") {
+TEST_CASE("{client} is the authenticated id, else the client id, {gateway} is the gateway's id") {
     auto spec = topic_rule("tasmota", "tele/{device}/SENSOR");
     spec.properties = {{"sender", "{client}"}, {"site", "{gateway}"}};
     const auto set = compiled({spec});
@@ -556,7 +556,7 @@ TEST_CASE("on_decode_error raw keeps the bytes, says why, and applies what needs
     CHECK(t.route.rule == "tasmota");
 }
 
-TEST_CASE("a payload the matching rule cannot decode stays with that rule; the next rule is not tried") {
+TEST_CASE("a payload the matching rule cannot decode stays with that rule, the next rule is not tried") {
     auto json = topic_rule("json", "tele/{device}/SENSOR");
     json.time = "/Time";
     auto text = topic_rule("text", "tele/{device}/SENSOR");

@@ -209,7 +209,7 @@ TEST_CASE("SenML CBOR that breaks RFC 8428 §6 is a decode error") {
     CHECK(senml("\x81\xa2\x00\x61\x61\x02\xc4\x82\x20\x18\xd7"s).body == R"([{"n":"a","t":1700000000,"v":21.5}])");
 }
 
-TEST_CASE("SenML's Content-Formats choose JSON or CBOR; other formats are refused") {
+TEST_CASE("SenML's Content-Formats choose JSON or CBOR, other formats are refused") {
     const std::string cbor = payload("senml/rfc8428-6-cbor-relative-times.cbor");
     const std::string text = payload("senml/rfc8428-5.1.2-relative-times.json");
     CHECK(senml(text, content_format::senml_json).source_content_type == "application/senml+json");
