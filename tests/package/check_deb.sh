@@ -69,7 +69,7 @@ cmp -s "$tmp/root/usr/lib/systemd/system/hubgate.service" systemd/hubgate.servic
 run=("$tmp/root/usr/bin/hubgate")
 if [ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
     if command -v qemu-aarch64-static >/dev/null 2>&1; then
-        run=(qemu-aarch64-static -L /usr/aarch64-linux-gnu "$tmp/root/usr/bin/hubgate")
+        run=(qemu-aarch64-static "$tmp/root/usr/bin/hubgate")
     else
         run=()
         echo "check_deb: no qemu-aarch64-static; check-config of the arm64 binary skipped"
