@@ -67,18 +67,24 @@ std::string code_text(std::uint8_t cls, std::uint8_t detail) {
     return std::to_string(cls) + "." + (detail < 10 ? "0" : "") + std::to_string(detail);
 }
 
-// libcoap 4.3 cannot report the port an endpoint bound to, so port 0 is resolved here first.
-std::optional<std::uint16_t> free_udp_port(const sockaddr* addr, socklen_t len) {
-    const int s = ::socket(addr->sa_family, SOCK_DGRAM, 0);
-    if (s < 0) return std::nullopt;
-    std::optional<std::uint16_t> port;
-    sockaddr_storage bound{};
-    socklen_t blen = sizeof bound;
-    if (::bind(s, addr, len) == 0 && ::getsockname(s, reinterpret_cast<sockaddr*>(&bound), &blen) == 0)
-        port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                                 : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    ::close(s);
-    return port;
+// The port an endpoint bound to: libcoap 4.3 has no getter, but coap_endpoint_str() prints the
+// address it read back with getsockname() after binding ("127.0.0.1:5683 UDP", "[::1]:5684 DTLS").
+std::optional<std::uint16_t> bound_port(const coap_endpoint_t* ep) {
+    const char* text = coap_endpoint_str(ep);
+    if (!text) return std::nullopt;
+    std::string_view s(text);
+    s = s.substr(0, s.find(' '));
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    unsigned value = 0;
+    const auto digits = s.substr(colon + 1);
+    if (digits.empty() || digits.size() > 5) return std::nullopt;
+    for (char c : digits) {
+        if (c < '0' || c > '9') return std::nullopt;
+        value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value == 0 || value > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(value);
 }
 
 // Why binding UDP `addr` fails, for a message that names the real cause: libcoap only logs it. The
@@ -289,21 +295,24 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             return Error{"cannot listen for " + where + ": cannot resolve " + l.bind.host};
         std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, &::freeaddrinfo);
         std::uint16_t port = l.bind.port;
-        if (port == 0) {
-            auto p = free_udp_port(res->ai_addr, res->ai_addrlen);
-            if (!p) return Error{bind_failure(where, udp_bind_errno(res->ai_addr, res->ai_addrlen))};
-            port = *p;
-        }
         coap_address_t addr;
         coap_address_init(&addr);
         addr.size = res->ai_addrlen;
         std::memcpy(&addr.addr, res->ai_addr, res->ai_addrlen);
         coap_address_set_port(&addr, port);
         const coap_proto_t proto = l.protocol == config::Protocol::coaps ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
-        if (!coap_new_endpoint(ctx, &addr, proto)) {
+        coap_endpoint_t* ep = coap_new_endpoint(ctx, &addr, proto);
+        if (!ep) {
             const int libcoap_errno = errno;
             const int err = udp_bind_errno(res->ai_addr, res->ai_addrlen);
             return Error{bind_failure(where, err ? err : libcoap_errno)};
+        }
+        // Port 0: the kernel's choice, read back from the endpoint itself. (Probing a free port first
+        // and binding it again raced with other processes: libcoap binds with SO_REUSEADDR, so a
+        // port taken meanwhile was silently shared.)
+        if (port == 0) {
+            if (auto p = bound_port(ep)) port = *p;
+            else return Error{"cannot listen for " + where + ": cannot read the port libcoap bound"};
         }
         listeners.push_back({l, port});
         spdlog::info("coap: listening on {} ({})", l.bind.host + ":" + std::to_string(port),
