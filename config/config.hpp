@@ -94,6 +94,13 @@ struct Metrics {
     Endpoint bind{"127.0.0.1", 9464};
 };
 
+// [discovery]: the listeners advertised with DNS-SD through avahi-daemon (docs/discovery.md).
+struct Discovery {
+    bool mdns = true;
+    // The DNS-SD instance name; `{gateway}` is replaced by gateway.id. Capped at 63 bytes when built.
+    std::string instance = "hubgate {gateway}";
+};
+
 struct Device {
     std::string id;
     std::string key;  // base64
@@ -112,6 +119,7 @@ struct Config {
     Store store;
     C2d c2d;
     Metrics metrics;
+    Discovery discovery;
     std::vector<Device> devices;
     std::vector<translate::RuleSpec> rules;  // [[rule]] tables in file order, checked by compile()
 

@@ -51,6 +51,25 @@ std::string join(const std::vector<std::string>& items) {
     return out;
 }
 
+// Well-formed UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
+bool is_valid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (n == 0 || i + n > s.size()) return false;
+        std::uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+        for (std::size_t k = 1; k < n; ++k) {
+            const auto b = static_cast<unsigned char>(s[i + k]);
+            if ((b & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (b & 0x3f);
+        }
+        static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += n;
+    }
+    return true;
+}
+
 // The literal as written, e.g. to show 99999999999999999999 rather than what toml11 clamped it to.
 std::string source_text(const toml::value& v) {
     const auto loc = v.location();
@@ -348,6 +367,7 @@ private:
     void load_store(const toml::value& root);
     void load_c2d(const toml::value& root);
     void load_metrics(const toml::value& root);
+    void load_discovery(const toml::value& root);
     void load_devices(const toml::value& root);
     void load_rules(const toml::value& root);
     void resolve_paths();
@@ -585,6 +605,36 @@ void Loader::load_metrics(const toml::value& root) {
     get_endpoint(*t, "bind", "metrics.bind", cfg_.metrics.bind);
 }
 
+// The instance name is a DNS-SD instance label: UTF-8 text of at most 63 bytes (RFC 6763 4.1.1),
+// shown to people in browsers; `{gateway}` is the only placeholder.
+void Loader::load_discovery(const toml::value& root) {
+    const toml::value* t = section(root, "discovery");
+    if (!t) return;
+    check_keys(*t, "[discovery]", {"mdns", "instance"});
+    get_bool(*t, "mdns", "discovery.mdns", cfg_.discovery.mdns);
+    std::string s;
+    const toml::value* v = get_string(*t, "instance", "discovery.instance", s);
+    if (!v) return;
+    std::string literal = s;  // without the placeholders
+    for (std::size_t at; (at = literal.find("{gateway}")) != std::string::npos;) literal.erase(at, 9);
+    std::string why;
+    if (s.empty() || std::all_of(s.begin(), s.end(), [](char c) { return c == ' '; }))
+        why = "must not be empty";
+    else if (literal.find_first_of("{}") != std::string::npos)
+        why = "has a brace that is not part of {gateway} (the only placeholder)";
+    else if (!is_valid_utf8(s))
+        why = "is not valid UTF-8";
+    else if (std::any_of(s.begin(), s.end(), [](char c) { return (c >= 0 && c < 0x20) || c == 0x7f; }))
+        why = "has a control character";
+    else if (literal.size() > 63)
+        why = "is longer than 63 bytes (a DNS-SD instance name's limit)";
+    if (!why.empty()) {
+        error_at(*v, "discovery.instance = \"" + s + "\" " + why);
+        return;
+    }
+    cfg_.discovery.instance = std::move(s);
+}
+
 void Loader::load_devices(const toml::value& root) {
     std::map<std::string, int> seen;  // id -> line of its first definition
     for (const toml::value* t : table_array(root, "device")) {
@@ -745,13 +795,14 @@ LoadResult Loader::run(const std::string& text) {
 
     cfg_.file = file_;
     check_keys(root, "the top level",
-               {"gateway", "listener", "upstream", "store", "c2d", "metrics", "device", "rule"});
+               {"gateway", "listener", "upstream", "store", "c2d", "metrics", "discovery", "device", "rule"});
     load_gateway(root);  // first: upstream defaults (client_id, {gw}) come from gateway.id
     load_listeners(root);
     load_upstream(root);
     load_store(root);
     load_c2d(root);
     load_metrics(root);
+    load_discovery(root);
     load_devices(root);
     load_rules(root);
     resolve_paths();
