@@ -47,7 +47,7 @@ Result<std::unique_ptr<DeviceRegistry>> DeviceRegistry::open(const std::string& 
 
 Result<bool> DeviceRegistry::add(const RegisteredDevice& device) {
     auto s = impl_->prepare(
-        "INSERT INTO registered_devices (id, key, module_id, added_ms, children) VALUES (?, ?, ?, ?, ?) "
+        "INSERT INTO registered_devices (id, key, module_id, added_ms, children, enrollment) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO NOTHING");
     if (!s) return Error{s.error()};
     const auto added_ms = device.added_ms != 0
@@ -59,6 +59,7 @@ Result<bool> DeviceRegistry::add(const RegisteredDevice& device) {
     detail::bind_text(s->get(), 2, device.key);
     detail::bind_text(s->get(), 3, device.module_id);
     detail::bind_text(s->get(), 5, device.children);
+    detail::bind_text(s->get(), 6, device.enrollment);
     sqlite3_bind_int64(s->get(), 4, added_ms);
     if (sqlite3_step(s->get()) != SQLITE_DONE) return impl_->step_error();
     return sqlite3_changes(impl_->db.get()) == 1;
@@ -90,14 +91,15 @@ Result<bool> DeviceRegistry::remove(std::string_view id) {
 }
 
 Result<std::vector<RegisteredDevice>> DeviceRegistry::registered() {
-    auto s = impl_->prepare("SELECT id, key, module_id, added_ms, children FROM registered_devices ORDER BY id");
+    auto s = impl_->prepare("SELECT id, key, module_id, added_ms, children, enrollment FROM registered_devices ORDER BY id");
     if (!s) return Error{s.error()};
     std::vector<RegisteredDevice> out;
     int rc;
     while ((rc = sqlite3_step(s->get())) == SQLITE_ROW)
         out.push_back({std::string(detail::column_bytes(s->get(), 0)), std::string(detail::column_bytes(s->get(), 1)),
                        std::string(detail::column_bytes(s->get(), 2)), sqlite3_column_int64(s->get(), 3),
-                       std::string(detail::column_bytes(s->get(), 4))});
+                       std::string(detail::column_bytes(s->get(), 4)),
+                       std::string(detail::column_bytes(s->get(), 5))});
     if (rc != SQLITE_DONE) return impl_->step_error();
     return out;
 }

@@ -21,6 +21,7 @@ struct RegisteredDevice {
     std::string module_id;  // empty = the listener's module_id
     std::int64_t added_ms = 0;
     std::string children;   // a bridge's glob of the device ids it may speak for; empty = none
+    std::string enrollment; // the enrollment group it paired through; empty = added by the CLI
 };
 
 class DeviceRegistry {

@@ -82,7 +82,12 @@ CREATE TABLE device_routes (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 4> kSteps{kV1, kV2, kV3, kV4};
+// v5: the enrollment group a registered device joined through (pairing; empty for `devices add`).
+constexpr std::string_view kV5 = R"sql(
+ALTER TABLE registered_devices ADD COLUMN enrollment TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<std::string_view, 5> kSteps{kV1, kV2, kV3, kV4, kV5};
 
 }  // namespace
 

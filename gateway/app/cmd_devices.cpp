@@ -100,7 +100,7 @@ int cmd_devices_add(const std::string& config_path, const std::string& id, const
     {
         auto reg = open_registry(*cfg, true);
         if (!reg) return kExitFailure;
-        auto added = reg->add({id, *key, module_id, 0, children});
+        auto added = reg->add({id, *key, module_id, 0, children, {}});
         if (!added) {
             std::cerr << added.error() << '\n';
             code = kExitFailure;
