@@ -9,8 +9,11 @@ PKGS=(
   # libraries (DESIGN.md "Dependencies")
   libboost-dev libsqlite3-dev libspdlog-dev doctest-dev libtoml11-dev nlohmann-json3-dev
   libssl-dev libsystemd-dev libcli11-dev libpaho-mqttpp-dev libpaho-mqtt-dev libcoap3-dev libcbor-dev
+  libavahi-client-dev
   # real peers for tests and the demo
   mosquitto mosquitto-clients libcoap3-bin curl python3 openssl
+  # DNS-SD tests: a private dbus-daemon and avahi-daemon per network namespace, avahi-browse
+  dbus avahi-daemon avahi-utils iproute2
   # the .deb (CPack: dpkg-shlibdeps, dpkg-deb, file) and the unit's checks (systemd-analyze)
   dpkg-dev file fakeroot systemd
 )
