@@ -22,6 +22,7 @@
 #include "gateway/app/store_ingest.hpp"
 #include "gateway/app/version.hpp"
 #include "gateway/devices/device_directory.hpp"
+#include "gateway/discovery/advertiser.hpp"
 #include "gateway/metrics/http_server.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "gateway/relay/relay.hpp"
@@ -110,6 +111,7 @@ struct App::Impl {
     void shutdown();
     void watchdog_tick();
     void arm_test_wedge();
+    void arm_test_pair_signal();
 
     config::Config cfg;
     metrics::Registry registry;
@@ -125,12 +127,15 @@ struct App::Impl {
     std::unique_ptr<c2d::MultiDeliverer> deliverers;
     std::unique_ptr<c2d::C2dRelay> c2d;
     std::unique_ptr<metrics::HttpServer> http;
+    std::unique_ptr<discovery::Advertiser> advertiser;  // DNS-SD; null when off or nothing to advertise
     std::unique_ptr<asio::signal_set> signals;
     // systemd's watchdog (WATCHDOG_USEC; zero when not run under a unit with WatchdogSec=).
     std::chrono::microseconds watchdog_usec{0};
     std::unique_ptr<asio::steady_timer> watchdog;
     bool writer_stale_logged = false;
     std::unique_ptr<asio::steady_timer> test_wedge;
+    std::unique_ptr<asio::signal_set> test_pair_signal;  // arm_test_pair_signal()
+    bool test_pair_open = false;
     bool stopping = false;
 };
 
@@ -262,6 +267,10 @@ int App::Impl::run() {
     spdlog::info("metrics: serving /metrics and /healthz on {}", cfg.metrics.bind.to_string());
 
 
+    // DNS-SD (docs/discovery.md): the listeners not on loopback, through avahi-daemon, on this loop.
+    advertiser = discovery::advertise_listeners(io, cfg, discovery::listener_ports(cfg.listeners, mqtt->ports(), coap->ports()),
+                                                registry);
+
     wait_for_signals();
     sd_notify(0, "READY=1");
     spdlog::info("ready");
@@ -272,6 +281,7 @@ int App::Impl::run() {
         watchdog_tick();
     }
     arm_test_wedge();
+    arm_test_pair_signal();
     io.run();
     return 0;
 }
@@ -311,6 +321,22 @@ void App::Impl::arm_test_wedge() {
         store->remove({}, [] {
             for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
         });
+    });
+#endif
+}
+
+// Test hook (tests/integration/discovery_test.sh): HUBGATE_TEST_PAIR_SIGNAL=1 makes SIGUSR2 toggle
+// the DNS-SD TXT pair= flag, for testing the advertiser without the pairing window.
+void App::Impl::arm_test_pair_signal() {
+#ifdef HUBGATE_TEST_HOOKS
+    if (!advertiser || (!test_pair_signal && !std::getenv("HUBGATE_TEST_PAIR_SIGNAL"))) return;
+    if (!test_pair_signal) test_pair_signal = std::make_unique<asio::signal_set>(io, SIGUSR2);
+    test_pair_signal->async_wait([this](const boost::system::error_code& ec, int) {
+        if (ec || stopping) return;
+        test_pair_open = !test_pair_open;
+        spdlog::warn("test hook: DNS-SD pair={}", test_pair_open ? "open" : "closed");
+        advertiser->set_pair_open(test_pair_open);
+        arm_test_pair_signal();
     });
 #endif
 }
@@ -372,8 +398,10 @@ void App::Impl::shutdown() {
     sd_notify(0, "STOPPING=1");
     if (watchdog) watchdog->cancel();
     if (test_wedge) test_wedge->cancel();
+    if (test_pair_signal) test_pair_signal->cancel();
     // Order matters: stop taking new work, then let the store finish its commit in flight.
     if (http) http->stop();
+    if (advertiser) advertiser->stop();  // withdrawn first: nobody is sent to a closing gateway
     if (signals) signals->cancel();
     if (mqtt) mqtt->stop();  // no new messages
     if (coap) coap->stop();

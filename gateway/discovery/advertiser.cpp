@@ -340,9 +340,27 @@ std::vector<std::string> Advertiser::describe() const {
     for (const auto& e : impl_->entries) {
         const auto& s = e.service;
         out.push_back("\"" + e.name + "\" " + s.type + " port " + std::to_string(s.port) + " " + where(s.where) +
-                      " (listener " + s.listener + "): " + (e.established ? "advertised" : "not advertised"));
+                      " (listener " + s.listener + ")");
     }
     return out;
+}
+
+std::unique_ptr<Advertiser> advertise_listeners(asio::io_context& io, const config::Config& cfg,
+                                                const std::vector<std::uint16_t>& ports, metrics::Registry& registry) {
+    if (!cfg.discovery.mdns) {
+        spdlog::info("discovery: off ([discovery] mdns = false)");
+        return nullptr;
+    }
+    auto plan = plan_services(cfg.listeners, ports, cfg.discovery.instance, cfg.gateway.id, system_interfaces());
+    for (const auto& s : plan.skipped) spdlog::info("discovery: not advertising {}", s);
+    if (plan.services.empty()) return nullptr;
+    AdvertiserOptions o;
+    o.services = std::move(plan.services);
+    o.gateway_id = cfg.gateway.id;
+    auto a = std::make_unique<Advertiser>(io, std::move(o), registry);
+    for (const auto& line : a->describe()) spdlog::info("discovery: to advertise {}", line);
+    a->start();
+    return a;
 }
 
 }  // namespace hubgate::discovery

@@ -41,8 +41,7 @@ public:
     // new probe. Any thread (runs on the loop); services registered later carry the latest value.
     void set_pair_open(bool open);
 
-    // One line per service ("hubgate gw-01" _mqtt._tcp port 1883 on all interfaces: advertised).
-    // Loop thread.
+    // One line per service: "hubgate gw-01" _mqtt._tcp port 1883 on all interfaces (IPv4) (listener ...).
     std::vector<std::string> describe() const;
 
     struct Impl;
@@ -50,5 +49,11 @@ public:
 private:
     std::shared_ptr<Impl> impl_;
 };
+
+// The gateway's advertiser for its config and its listeners' actual ports (listener_ports()),
+// started; null when `[discovery] mdns = false` or no listener is off loopback. Logs what it
+// advertises and what it leaves out.
+std::unique_ptr<Advertiser> advertise_listeners(boost::asio::io_context& io, const config::Config& cfg,
+                                                const std::vector<std::uint16_t>& ports, metrics::Registry& registry);
 
 }  // namespace hubgate::discovery
