@@ -111,6 +111,23 @@ struct Device {
     int line = 0;
 };
 
+// Pairing over the LAN (docs/pairing.md): how long `hubgate pair open` opens the window by default.
+struct Pairing {
+    std::uint32_t window_seconds = 600;
+};
+
+// An enrollment group (IoT Hub DPS symmetric-key group): a device whose key is
+// base64(HMAC-SHA256(base64decode(key), device id)) joins on first contact, while the pairing
+// window is open (`window`) or at any time (`always`).
+enum class EnrollmentRegister { window, always };
+struct Enrollment {
+    std::string id;
+    std::string key;  // base64 group key (checked: decodes to at least 16 bytes)
+    std::string module_id;
+    EnrollmentRegister register_mode = EnrollmentRegister::window;
+    int line = 0;
+};
+
 struct Config {
     std::string file;  // the path it was loaded from
     Gateway gateway;
@@ -121,6 +138,8 @@ struct Config {
     Metrics metrics;
     Discovery discovery;
     std::vector<Device> devices;
+    Pairing pairing;
+    std::vector<Enrollment> enrollments;
     std::vector<translate::RuleSpec> rules;  // [[rule]] tables in file order, checked by compile()
 
     // One line for logs and check-config: "2 listeners, 3 devices, upstream mqtt tcp://..., store ..."

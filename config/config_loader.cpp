@@ -369,6 +369,7 @@ private:
     void load_metrics(const toml::value& root);
     void load_discovery(const toml::value& root);
     void load_devices(const toml::value& root);
+    void load_pairing(const toml::value& root);
     void load_rules(const toml::value& root);
     void resolve_paths();
 };
@@ -686,6 +687,55 @@ void Loader::load_devices(const toml::value& root) {
     }
 }
 
+// [pairing] and [[enrollment]] (docs/pairing.md).
+void Loader::load_pairing(const toml::value& root) {
+    if (const toml::value* t = section(root, "pairing")) {
+        check_keys(*t, "[pairing]", {"window_seconds"});
+        get_uint(*t, "window_seconds", "pairing.window_seconds", cfg_.pairing.window_seconds, 1, 86400);
+    }
+    std::map<std::string, int> seen;
+    for (const toml::value* t : table_array(root, "enrollment")) {
+        Enrollment e;
+        e.line = line_of(t);
+        check_keys(*t, "[[enrollment]]", {"id", "key", "module_id", "register"});
+        bool ok = true;
+        const toml::value* id = get_id(*t, "id", "enrollment.id", e.id, "enrollment id");
+        if (!find(*t, "id")) error(e.line, 0, "enrollment.id is required");
+        ok = ok && id;
+        const toml::value* key = get_string(*t, "key", "enrollment.key", e.key);
+        if (!find(*t, "key")) {
+            error(e.line, 0, "enrollment.key is required (the group key: base64 of at least 16 bytes)");
+            ok = false;
+        } else if (key) {
+            auto bytes = base64_decode(e.key);
+            if (!bytes) {
+                error_at(*key, "enrollment.key is not valid base64: " + bytes.error());
+                ok = false;
+            } else if (bytes->size() < 16) {
+                error_at(*key, "enrollment.key decodes to " + std::to_string(bytes->size()) +
+                                   " bytes; at least 16 are required");
+                ok = false;
+            }
+        } else {
+            ok = false;
+        }
+        if (find(*t, "module_id") && !get_id(*t, "module_id", "enrollment.module_id", e.module_id, "module id"))
+            ok = false;
+        get_enum<EnrollmentRegister>(*t, "register", "enrollment.register",
+                                     {{"window", EnrollmentRegister::window}, {"always", EnrollmentRegister::always}},
+                                     e.register_mode);
+        if (id) {
+            const auto [it, inserted] = seen.emplace(e.id, e.line);
+            if (!inserted) {
+                error_at(*id, "duplicate enrollment id \"" + e.id + "\": already defined at line " +
+                                  std::to_string(it->second));
+                ok = false;
+            }
+        }
+        if (ok) cfg_.enrollments.push_back(std::move(e));
+    }
+}
+
 void Loader::load_rules(const toml::value& root) {
     const auto tables = table_array(root, "rule");
     std::size_t index = 0;
@@ -795,7 +845,8 @@ LoadResult Loader::run(const std::string& text) {
 
     cfg_.file = file_;
     check_keys(root, "the top level",
-               {"gateway", "listener", "upstream", "store", "c2d", "metrics", "discovery", "device", "rule"});
+               {"gateway", "listener", "upstream", "store", "c2d", "metrics", "discovery", "device", "rule",
+                "pairing", "enrollment"});
     load_gateway(root);  // first: upstream defaults (client_id, {gw}) come from gateway.id
     load_listeners(root);
     load_upstream(root);
@@ -804,6 +855,7 @@ LoadResult Loader::run(const std::string& text) {
     load_metrics(root);
     load_discovery(root);
     load_devices(root);
+    load_pairing(root);
     load_rules(root);
     resolve_paths();
 
