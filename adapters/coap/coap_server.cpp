@@ -28,6 +28,8 @@
 #include "adapters/coap/coap_paths.hpp"
 #include "adapters/coap/dedup_cache.hpp"
 #include "gateway/devices/device_directory.hpp"
+#include "gateway/model/crypto.hpp"
+#include "gateway/pairing/pairing.hpp"
 #include "gateway/metrics/registry.hpp"
 #include "gateway/model/message_id.hpp"
 #include "gateway/model/property_bag.hpp"
@@ -154,6 +156,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     std::map<std::pair<coap_session_t*, std::string>, std::shared_ptr<Pending>> pending;
     std::string psk_key;  // backing store for the key handed to libcoap (it copies it at once)
     coap_bin_const_t psk_bin{};
+    // Unknown identities with several enrollment groups: a DTLS-PSK server can offer one key per
+    // handshake, so each new handshake of an id offers the next group's key (devices retry).
+    std::map<std::string, std::size_t> psk_rotation;
     bool running = false;
     coap_resource_t* unknown = nullptr;  // the unknown-resource handler: every path without its own resource
 
@@ -389,6 +394,17 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         auto* self = static_cast<Impl*>(arg);
         const std::string id(reinterpret_cast<const char*>(identity->s), identity->length);
         auto rec = self->devices.find(id);
+        if ((!rec || rec->key.empty()) && self->options.pairing && is_hub_id(id)) {
+            auto candidates = self->options.pairing->candidates(id);
+            if (!candidates.empty()) {
+                if (self->psk_rotation.size() > 1000) self->psk_rotation.clear();
+                const std::size_t turn = self->psk_rotation[id]++;
+                self->psk_key = std::move(candidates[turn % candidates.size()].key);
+                self->psk_bin.s = reinterpret_cast<const std::uint8_t*>(self->psk_key.data());
+                self->psk_bin.length = self->psk_key.size();
+                return &self->psk_bin;
+            }
+        }
         if (!rec || rec->key.empty()) {
             self->count_refusal("psk_identity");
             spdlog::warn("coap: DTLS-PSK identity '{}' is not a device with a key: handshake refused",
@@ -509,6 +525,32 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                        "the gateway keeps gateway.max_seen_devices ids from open listeners and is full"};
     }
 
+    // A DTLS session whose handshake used a key an enrollment group derives for `device` (pairing):
+    // registered now, or refused (4.01) and pending while the window is closed.
+    std::optional<Refusal> enroll(coap_session_t* s, const std::string& device, std::string_view psk) {
+        for (const auto& c : options.pairing->candidates(device)) {
+            if (!constant_time_equal(psk, c.key)) continue;
+            psk_rotation.erase(device);
+            switch (options.pairing->admit(device, c, peer_ip(s))) {
+                case pairing::Admission::registered: return std::nullopt;
+                case pairing::Admission::pending:
+                    return Refusal{4, 1, "pairing_closed",
+                                   "device '" + device + "' holds a key of enrollment " + c.enrollment +
+                                       " but the pairing window is closed (pending)"};
+                case pairing::Admission::failed:
+                    return Refusal{4, 1, "pairing_failed", "device '" + device + "' could not be registered"};
+            }
+        }
+        return std::nullopt;
+    }
+
+    static std::string peer_ip(coap_session_t* s) {
+        const coap_address_t* a = coap_session_get_addr_remote(s);
+        char host[NI_MAXHOST] = {};
+        if (!a || ::getnameinfo(&a->addr.sa, a->size, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) return "?";
+        return host;
+    }
+
     // On coaps, a request's device must be the session's PSK identity, and must still have the key
     // the session shook hands with: a DTLS session outlives a reload that removed the device or
     // changed its key, and is refused from then on (4.01; a new handshake decides). `module_id`, when
@@ -523,7 +565,12 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                            std::string(what) + " as device '" + device.substr(0, 128) +
                                "' on a DTLS session authenticated as '" + std::string(identity) + "'"};
         const coap_bin_const_t* psk = coap_session_get_psk_key(s);
-        const auto rec = devices.find(device);
+        auto rec = devices.find(device);
+        if ((!rec || rec->key.empty()) && psk && options.pairing) {
+            if (auto refusal = enroll(s, device, std::string_view(reinterpret_cast<const char*>(psk->s), psk->length)))
+                return refusal;
+            rec = devices.find(device);
+        }
         if (!rec || !psk ||
             rec->key != std::string_view(reinterpret_cast<const char*>(psk->s), psk->length))
             return Refusal{4, 1, "revoked",

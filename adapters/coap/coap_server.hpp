@@ -29,6 +29,10 @@ namespace hubgate::translate {
 class Translator;
 }
 
+namespace hubgate::pairing {
+class Pairing;
+}
+
 namespace hubgate::coap {
 
 struct ServerOptions {
@@ -43,6 +47,10 @@ struct ServerOptions {
     // Translation rules for POST/PUT paths outside the IoT Hub paths (null: those are 4.04). Owned
     // by gateway/app; used on the io thread.
     translate::Translator* translator = nullptr;
+    // Pairing (docs/pairing.md): an unknown DTLS-PSK identity is offered the key an enrollment group
+    // derives for it; a session that completes the handshake with it is registered (window open,
+    // register = "always") or refused and pending. Null: unknown identities are refused. gateway/app.
+    pairing::Pairing* pairing = nullptr;
 };
 
 class CoapServer : public C2dDeliverer {

@@ -4,6 +4,7 @@
 #include "gateway/model/crypto.hpp"
 #include "gateway/model/sas_token.hpp"
 #include "gateway/model/validation.hpp"
+#include "gateway/pairing/enroller.hpp"
 
 namespace hubgate::mqtt {
 
@@ -28,9 +29,42 @@ std::string_view device_id_from_username(std::string_view username) noexcept {
 
 namespace {
 
+// An unknown device whose credentials check out against a key derived from an enrollment group
+// (`proves(key)`): registered now, or refused and pending (DESIGN.md, docs/pairing.md).
+template <class Proves>
+std::optional<AuthResult> try_enrollment(std::string_view id, pairing::Enroller* enroller, std::string_view address,
+                                         Proves proves) {
+    if (!enroller) return std::nullopt;
+    for (const auto& c : enroller->candidates(id)) {
+        if (!proves(c.key)) continue;
+        switch (enroller->admit(id, c, address)) {
+            case pairing::Admission::registered: {
+                AuthResult ok;
+                ok.code = ConnackCode::accepted;
+                ok.device_id = std::string(id);
+                ok.module_id = c.module_id;
+                ok.key = c.key;
+                ok.enrollment = c.enrollment;
+                return ok;
+            }
+            case pairing::Admission::pending:
+                return refuse(ConnackCode::not_authorized, "pairing_closed",
+                              "device '" + std::string(id) + "' holds a key of enrollment " + c.enrollment +
+                                  " but the pairing window is closed (pending: `hubgate devices approve` or "
+                                  "`hubgate pair open`)");
+            case pairing::Admission::failed:
+                return refuse(ConnackCode::not_authorized, "pairing_failed",
+                              "device '" + std::string(id) + "' of enrollment " + c.enrollment +
+                                  " could not be registered");
+        }
+    }
+    return std::nullopt;
+}
+
 // username = device id, password = the device's key text, compared in constant time. The client id
 // is the device's own business (Tasmota: DVES_XXXXXX); the session is the device id's.
-AuthResult authenticate_password(const Credentials& creds, DeviceDirectory& devices) {
+AuthResult authenticate_password(const Credentials& creds, DeviceDirectory& devices, pairing::Enroller* enroller,
+                                 std::string_view address) {
     if (!creds.username || creds.username->empty())
         return refuse(ConnackCode::bad_username_or_password, "no_username",
                       "no username: auth = \"password\" needs the device id as the username");
@@ -43,8 +77,13 @@ AuthResult authenticate_password(const Credentials& creds, DeviceDirectory& devi
         return refuse(ConnackCode::bad_username_or_password, "no_password",
                       "no password: auth = \"password\" needs the device key as the password");
     const auto rec = devices.find(id);
-    if (!rec || rec->key.empty())
+    if (!rec || rec->key.empty()) {
+        const std::string_view password = *creds.password;
+        if (auto r = try_enrollment(id, enroller, address,
+                                    [&](const std::string& key) { return constant_time_equal(password, key); }))
+            return *r;
         return refuse(ConnackCode::not_authorized, "unknown_device", "unknown device '" + std::string(id) + "'");
+    }
     if (!constant_time_equal(*creds.password, rec->key))
         return refuse(ConnackCode::not_authorized, "bad_password", "password is not the key of device '" +
                                                                        std::string(id) + "'");
@@ -58,8 +97,9 @@ AuthResult authenticate_password(const Credentials& creds, DeviceDirectory& devi
 
 }  // namespace
 
-AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix) {
-    if (mode == AuthMode::password) return authenticate_password(creds, devices);
+AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix,
+                        pairing::Enroller* enroller, std::string_view address) {
+    if (mode == AuthMode::password) return authenticate_password(creds, devices, enroller, address);
     const std::string_view id = creds.client_id;
     if (!is_hub_id(id))
         return refuse(ConnackCode::identifier_rejected, "bad_client_id",
@@ -98,8 +138,23 @@ AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory
                       "SAS token is for '" + sr + "', not '{host}" + suffix + "'");
 
     const auto rec = devices.find(id);
-    if (!rec || rec->key.empty())
-        return refuse(ConnackCode::not_authorized, "unknown_device", "unknown device '" + std::string(id) + "'");
+    if (!rec || rec->key.empty()) {
+        // An expired token signed with a derived key is refused as expired below, never pending.
+        std::optional<std::string> expired_with;
+        auto r = try_enrollment(id, enroller, address, [&](const std::string& key) {
+            const auto check = verify_sas_token(*token, key, now_unix);
+            if (check == SasCheck::expired) expired_with = key;
+            return check == SasCheck::ok;
+        });
+        if (r) {
+            if (r->code == ConnackCode::accepted) r->expires_unix = token->se;
+            return *r;
+        }
+        if (!expired_with)
+            return refuse(ConnackCode::not_authorized, "unknown_device", "unknown device '" + std::string(id) + "'");
+        return refuse(ConnackCode::not_authorized, "expired_token",
+                      "SAS token expired at " + std::to_string(token->se) + " (now " + std::to_string(now_unix) + ")");
+    }
     switch (verify_sas_token(*token, rec->key, now_unix)) {
         case SasCheck::ok: break;
         case SasCheck::bad_signature:

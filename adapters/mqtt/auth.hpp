@@ -12,6 +12,10 @@ namespace hubgate {
 class DeviceDirectory;
 }
 
+namespace hubgate::pairing {
+class Enroller;
+}
+
 namespace hubgate::mqtt {
 
 // sas: IoT Hub's SAS tokens; password: username = device id, password = the key text (commodity
@@ -40,10 +44,14 @@ struct AuthResult {
     std::string key;                 // the device key the token (sas) or password was checked against
     std::string reason;              // for the log line and the refusal counter label
     const char* counter_reason = ""; // short label: "unknown_device", "bad_signature", ...
+    std::string enrollment;          // set when the device was registered just now through this group
 };
 
 // `devices` is consulted for keys; with AuthMode::none the client id is recorded as a known device.
-AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix);
+// A device the directory has no key for is tried against `enroller`'s derived keys (pairing); a
+// match is registered or recorded as pending by the enroller (`address`: the peer's IP).
+AuthResult authenticate(const Credentials& creds, AuthMode mode, DeviceDirectory& devices, std::int64_t now_unix,
+                        pairing::Enroller* enroller = nullptr, std::string_view address = {});
 
 // The device id named by a username of the form `{host}/{device_id}/...` or a bare `{device_id}`.
 std::string_view device_id_from_username(std::string_view username) noexcept;

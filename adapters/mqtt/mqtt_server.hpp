@@ -30,6 +30,10 @@ namespace hubgate::translate {
 class Translator;
 }
 
+namespace hubgate::pairing {
+class Pairing;
+}
+
 namespace hubgate::mqtt {
 
 struct ServerOptions {
@@ -47,6 +51,9 @@ struct ServerOptions {
     // Translation rules for topics outside the IoT Hub dialect (null: every such topic is refused,
     // as IoT Hub does). Owned by gateway/app; used on the io thread.
     translate::Translator* translator = nullptr;
+    // Pairing (docs/pairing.md): keys derived from enrollment groups for unknown devices, and the
+    // slow-down of repeated refusals from one address. Null: neither. Owned by gateway/app.
+    pairing::Pairing* pairing = nullptr;
 };
 
 class MqttServer final : public C2dDeliverer {

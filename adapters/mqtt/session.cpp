@@ -12,6 +12,7 @@
 #include "gateway/translate/translator.hpp"
 #include "gateway/model/property_bag.hpp"
 #include "gateway/model/validation.hpp"
+#include "gateway/pairing/pairing.hpp"
 
 namespace hubgate::mqtt {
 
@@ -193,13 +194,32 @@ bool Session::handle_connect(const Frame& f) {
     Credentials creds{c.client_id, std::nullopt, std::nullopt};
     if (c.has_username) creds.username = c.username;
     if (c.has_password) creds.password = as_text(c.password);
-    auto auth = authenticate(creds, listener_.auth, core_.devices, core_.now_unix());
+    pairing::Pairing* pairing = core_.options.pairing;
+    // The peer's IP (remote_ is ip:port): what pairing lists and what the slow-down is keyed by.
+    const std::string ip = remote_.substr(0, remote_.rfind(':'));
+    auto auth = authenticate(creds, listener_.auth, core_.devices, core_.now_unix(), pairing, ip);
     if (auth.code != ConnackCode::accepted) {
         core_.counters.refused_connect(auth.counter_reason);
         spdlog::warn("mqtt {}: CONNECT from '{}' refused (0x{:02x}): {}", remote_, c.client_id.substr(0, 128),
                      static_cast<unsigned>(auth.code), auth.reason);
-        encode_connack(out_, false, static_cast<std::uint8_t>(auth.code));
         close_after_flush_ = true;
+        const auto delay = pairing ? pairing->auth_failed(ip) : std::chrono::milliseconds(0);
+        if (delay.count() == 0) {
+            encode_connack(out_, false, static_cast<std::uint8_t>(auth.code));
+            return true;
+        }
+        // Repeated failures from this address: the refusal waits (docs/pairing.md). Reading has
+        // stopped (close_after_flush_); the CONNECT timeout still bounds the connection.
+        refusal_delayed_ = true;
+        token_timer_.expires_after(delay);
+        token_timer_.async_wait([self = shared_from_this(), code = static_cast<std::uint8_t>(auth.code)](
+                                    const boost::system::error_code& ec) {
+            self->refusal_delayed_ = false;
+            if (ec || self->closed_) return;
+            encode_connack(self->out_, false, code);
+            self->queue_output();
+            self->maybe_finish();
+        });
         return true;
     }
     device_id_ = std::move(auth.device_id);
@@ -510,7 +530,7 @@ void Session::on_write(const boost::system::error_code& ec, std::size_t) {
 }
 
 void Session::maybe_finish() {
-    if (!close_after_flush_ || closed_) return;
+    if (!close_after_flush_ || closed_ || refusal_delayed_) return;
     const bool commits_done = batches_.empty() || holding_;
     if (commits_done && !write_in_flight_ && out_.empty()) close({});
 }

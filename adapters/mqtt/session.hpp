@@ -136,6 +136,7 @@ private:
     bool connected_ = false;
     bool clean_session_ = true;
     bool close_after_flush_ = false;
+    bool refusal_delayed_ = false;  // a refused CONNECT's CONNACK waits on token_timer_ (auth slow-down)
     bool closed_ = false;
     bool end_logged_ = false;  // the reason for closing was already logged
     bool c2d_subscribed_ = false;

@@ -25,6 +25,9 @@
 #include "gateway/discovery/advertiser.hpp"
 #include "gateway/metrics/http_server.hpp"
 #include "gateway/metrics/registry.hpp"
+#include "gateway/pairing/control_client.hpp"
+#include "gateway/pairing/control_server.hpp"
+#include "gateway/pairing/pairing.hpp"
 #include "gateway/relay/relay.hpp"
 #include "gateway/translate/translator.hpp"
 #include "gateway/upstream/upstream_client.hpp"
@@ -128,6 +131,12 @@ struct App::Impl {
     std::unique_ptr<c2d::C2dRelay> c2d;
     std::unique_ptr<metrics::HttpServer> http;
     std::unique_ptr<discovery::Advertiser> advertiser;  // DNS-SD; null when off or nothing to advertise
+    // Pairing (docs/pairing.md): enrollment groups, the window, pending devices, the control socket
+    // that `hubgate pair` and `devices pending|approve` talk to, and the registry it writes to.
+    std::unique_ptr<pairing::Pairing> pairing;
+    std::unique_ptr<pairing::ControlServer> control;
+    std::unique_ptr<store::DeviceRegistry> pairing_registry;
+    Status register_paired(const pairing::NewDevice& d);
     std::unique_ptr<asio::signal_set> signals;
     // systemd's watchdog (WATCHDOG_USEC; zero when not run under a unit with WatchdogSec=).
     std::chrono::microseconds watchdog_usec{0};
@@ -214,10 +223,19 @@ int App::Impl::run() {
         [this](std::string_view bridge, std::string_view device) { return devices.may_speak_for(bridge, device); });
     if (!cfg.rules.empty()) spdlog::info("translate: {} rules", cfg.rules.size());
 
+    pairing = std::make_unique<pairing::Pairing>(io, cfg.pairing, cfg.enrollments, registry);
+    pairing->set_registrar([this](const pairing::NewDevice& d) { return register_paired(d); });
+    pairing->set_known([this](std::string_view id) {
+        auto rec = devices.find(id);
+        return rec && !rec->key.empty();
+    });
+    if (!cfg.enrollments.empty()) spdlog::info("pairing: {} enrollment groups; window closed", cfg.enrollments.size());
+
     // Device adapters: each is one folder and a few lines here (STYLE.md).
     mqtt::ServerOptions mqtt_opts;
     mqtt_opts.listeners = cfg.listeners;
     mqtt_opts.translator = translator.get();
+    mqtt_opts.pairing = pairing.get();
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
     // New seen ids are persisted by the store; the C2D relay hooks the upstream listener before the
     // upstream connects, so messages a broker kept for the gateway are not acknowledged unseen.
@@ -226,6 +244,7 @@ int App::Impl::run() {
     coap_opts.listeners = cfg.listeners;
     coap_opts.lock_timeout_seconds = cfg.c2d.lock_timeout_seconds;
     coap_opts.translator = translator.get();
+    coap_opts.pairing = pairing.get();
     coap = std::make_unique<coap::CoapServer>(io, std::move(coap_opts), devices, *ingest, registry);
     // A device is served C2D by the adapter it is reachable on: MQTT (subscribed) first, then CoAP.
     deliverers = std::make_unique<c2d::MultiDeliverer>(std::vector<C2dDeliverer*>{mqtt.get(), coap.get()});
@@ -265,11 +284,19 @@ int App::Impl::run() {
         return 1;
     }
     spdlog::info("metrics: serving /metrics and /healthz on {}", cfg.metrics.bind.to_string());
+    control = std::make_unique<pairing::ControlServer>(io, *pairing, pairing::control_socket_path(cfg));
+    if (auto err = control->start()) {
+        spdlog::error("{}", err->reason);
+        store->close();
+        return 1;
+    }
 
 
     // DNS-SD (docs/discovery.md): the listeners not on loopback, through avahi-daemon, on this loop.
     advertiser = discovery::advertise_listeners(io, cfg, discovery::listener_ports(cfg.listeners, mqtt->ports(), coap->ports()),
                                                 registry);
+    // TXT pair=open|closed follows the pairing window (opened, closed, expired).
+    if (advertiser) pairing->window().on_change([this](bool open) { advertiser->set_pair_open(open); });
 
     wait_for_signals();
     sd_notify(0, "READY=1");
@@ -368,6 +395,7 @@ void App::Impl::reload() {
     }
     auto next = cfg;
     next.devices = std::move(loaded.config->devices);
+    next.enrollments = std::move(loaded.config->enrollments);
     next.rules = std::move(loaded.config->rules);
     auto dir = read_directory(next);
     if (!dir) {
@@ -381,6 +409,7 @@ void App::Impl::reload() {
     }
     cfg = std::move(next);
     translator->set_rules(std::move(rules));  // whole: a message sees the old set or the new one
+    pairing->set_enrollments(cfg.enrollments);
     devices.replace_static(std::move(dir->keyed));
     devices.replace_seen(dir->seen);  // `hubgate devices remove` may have forgotten some
     // ... and their routes: a removed device is known again (and routed) at its next message.
@@ -390,6 +419,22 @@ void App::Impl::reload() {
     // Connected devices that were removed or changed are cut off now, not at their next connect.
     // (CoAP checks a DTLS session's device on every request.)
     mqtt->recheck_devices();
+}
+
+// A device pairing registered: into the registry first (it survives a restart and the next
+// reload keeps it), then the directory (it can connect now). Synchronous on the io thread: one
+// small insert per newly paired device, which is rare.
+Status App::Impl::register_paired(const pairing::NewDevice& d) {
+    if (!pairing_registry) {
+        auto reg = store::DeviceRegistry::open(cfg.store.path, false);
+        if (!reg) return Error{reg.error()};
+        pairing_registry = std::move(reg.value());
+    }
+    auto added = pairing_registry->add({d.id, d.key, d.module_id, 0, {}, d.enrollment});
+    if (!added) return Error{added.error()};
+    if (!*added) return Error{"device " + d.id + " is in the registry already (added meanwhile?); reload the gateway"};
+    devices.add_keyed({d.id, d.key, d.module_id});
+    return std::nullopt;
 }
 
 void App::Impl::shutdown() {
@@ -402,6 +447,8 @@ void App::Impl::shutdown() {
     // Order matters: stop taking new work, then let the store finish its commit in flight.
     if (http) http->stop();
     if (advertiser) advertiser->stop();  // withdrawn first: nobody is sent to a closing gateway
+    if (control) control->stop();
+    if (pairing) pairing->window().close();  // observers (DNS-SD) hear it close
     if (signals) signals->cancel();
     if (mqtt) mqtt->stop();  // no new messages
     if (coap) coap->stop();

@@ -121,10 +121,10 @@ int cmd_devices_list(const std::string& config_path) {
     const auto cfg = load(config_path);
     if (!cfg) return kExitBadConfig;
     struct Row {
-        std::string id, source, module_id;
+        std::string id, source, module_id, enrollment;
     };
     std::vector<Row> rows;
-    for (const auto& d : cfg->devices) rows.push_back({d.id, "config", d.module_id});
+    for (const auto& d : cfg->devices) rows.push_back({d.id, "config", d.module_id, {}});
     std::error_code ec;
     if (std::filesystem::exists(cfg->store.path, ec)) {
         auto reg = open_registry(*cfg, false);
@@ -139,18 +139,26 @@ int cmd_devices_list(const std::string& config_path) {
             return std::any_of(rows.begin(), rows.end(), [&](const Row& r) { return r.id == id; });
         };
         for (auto& d : *registered)
-            if (!listed(d.id)) rows.push_back({std::move(d.id), "registry", std::move(d.module_id)});
+            if (!listed(d.id))
+                rows.push_back({std::move(d.id), "registry", std::move(d.module_id), std::move(d.enrollment)});
         for (auto& id : *seen)
-            if (!listed(id)) rows.push_back({std::move(id), "seen", {}});
+            if (!listed(id)) rows.push_back({std::move(id), "seen", {}, {}});
     }
-    std::size_t width = 2;
-    for (const auto& r : rows) width = std::max(width, r.id.size());
-    auto print = [width](const std::string& id, const std::string& source, const std::string& module_id) {
+    std::size_t width = 2, module_width = 6;
+    for (const auto& r : rows) {
+        width = std::max(width, r.id.size());
+        module_width = std::max(module_width, std::max<std::size_t>(r.module_id.size(), 1));
+    }
+    // ENROLLMENT: the enrollment group a paired device joined through (docs/pairing.md).
+    auto print = [&](const std::string& id, const std::string& source, const std::string& module_id,
+                     const std::string& enrollment) {
+        const std::string module = module_id.empty() ? "-" : module_id;
         std::cout << id << std::string(width - id.size() + 2, ' ') << source << std::string(10 - source.size(), ' ')
-                  << (module_id.empty() ? "-" : module_id) << '\n';
+                  << module << std::string(module_width - module.size() + 2, ' ')
+                  << (enrollment.empty() ? "-" : enrollment) << '\n';
     };
-    print("ID", "SOURCE", "MODULE");
-    for (const auto& r : rows) print(r.id, r.source, r.module_id);
+    print("ID", "SOURCE", "MODULE", "ENROLLMENT");
+    for (const auto& r : rows) print(r.id, r.source, r.module_id, r.enrollment);
     return kExitOk;
 }
 

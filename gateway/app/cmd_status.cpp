@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -99,6 +100,15 @@ int cmd_status(const std::string& config_path) {
               << static_cast<std::uint64_t>(get("hubgate_upstream_messages_relayed_total")) << " messages relayed in "
               << static_cast<std::uint64_t>(get("hubgate_upstream_batches_total")) << " batches\n";
     std::cout << "devices:    " << static_cast<std::uint64_t>(get("hubgate_mqtt_connections")) << " connected (MQTT)\n";
+    // The pairing window (docs/pairing.md): open until hubgate_pairing_window_closes_at_seconds.
+    std::string pairing_state = "closed";
+    if (get("hubgate_pairing_window_open") > 0) {
+        const double left = get("hubgate_pairing_window_closes_at_seconds") -
+                            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        pairing_state = "open (" + human_age(std::max(0.0, left)) + " left)";
+    }
+    std::cout << "pairing:    " << pairing_state << ", " << static_cast<std::uint64_t>(get("hubgate_pairing_pending_devices"))
+              << " devices pending\n";
     std::cout << "queue:      " << static_cast<std::uint64_t>(get("hubgate_store_messages")) << " messages, "
               << static_cast<std::uint64_t>(get("hubgate_store_bytes")) << " bytes, oldest "
               << human_age(get("hubgate_store_oldest_age_seconds")) << "\n";

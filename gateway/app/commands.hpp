@@ -18,6 +18,13 @@ int cmd_devices_add(const std::string& config_path, const std::string& id, const
                     const std::string& host, const std::string& children = {});
 int cmd_devices_list(const std::string& config_path);
 int cmd_devices_remove(const std::string& config_path, const std::string& id);
+// Pairing (cmd_pair.cpp): act on the running gateway through its control socket (exit 3 without one).
+int cmd_pair_open(const std::string& config_path, long seconds);  // 0: [pairing] window_seconds
+int cmd_pair_close(const std::string& config_path);
+int cmd_pair_status(const std::string& config_path);
+int cmd_devices_pending(const std::string& config_path);
+int cmd_devices_approve(const std::string& config_path, const std::string& id);
+int cmd_devices_key(const std::string& config_path, const std::string& id, const std::string& enrollment);
 int cmd_rules_test(const std::string& config_path, const std::string& topic, const std::string& path,
                    const std::string& payload_file, int content_format, const std::string& device,
                    const std::string& client, const std::string& listener);

@@ -64,6 +64,29 @@ int main(int argc, char** argv) {
     add_config(dev_remove);
     dev_remove->add_option("device", device_id, "device id")->required();
 
+    auto* dev_pending = devices->add_subcommand(
+        "pending", "devices refused while the pairing window was closed: ID ENROLLMENT ADDRESS FIRST LAST COUNT");
+    add_config(dev_pending);
+    auto* dev_approve = devices->add_subcommand("approve", "register a pending device now (running gateway)");
+    add_config(dev_approve);
+    dev_approve->add_option("device", device_id, "device id")->required();
+    auto* dev_key = devices->add_subcommand("key", "print the key an enrollment group derives for a device (to flash it)");
+    add_config(dev_key);
+    std::string enrollment;
+    dev_key->add_option("device", device_id, "device id")->required();
+    dev_key->add_option("--enrollment", enrollment, "[[enrollment]] id")->required();
+
+    auto* pair = cli.add_subcommand("pair", "the pairing window of the running gateway (docs/pairing.md)");
+    pair->require_subcommand(1);
+    auto* pair_open = pair->add_subcommand("open", "open the window: enrolled devices register on first contact");
+    add_config(pair_open);
+    long pair_for = 0;
+    pair_open->add_option("--for", pair_for, "seconds (default: [pairing] window_seconds)")->check(CLI::Range(1, 86400));
+    auto* pair_close = pair->add_subcommand("close", "close the window now");
+    add_config(pair_close);
+    auto* pair_status = pair->add_subcommand("status", "print open or closed, then the time left");
+    add_config(pair_status);
+
     auto* rules = cli.add_subcommand("rules", "translation rules: what a device's own payloads become");
     rules->require_subcommand(1);
     auto* rules_test = rules->add_subcommand(
@@ -90,6 +113,12 @@ int main(int argc, char** argv) {
     if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname, children);
     if (dev_list->parsed()) return cmd_devices_list(config_path);
     if (dev_remove->parsed()) return cmd_devices_remove(config_path, device_id);
+    if (dev_pending->parsed()) return cmd_devices_pending(config_path);
+    if (dev_approve->parsed()) return cmd_devices_approve(config_path, device_id);
+    if (dev_key->parsed()) return cmd_devices_key(config_path, device_id, enrollment);
+    if (pair_open->parsed()) return cmd_pair_open(config_path, pair_for);
+    if (pair_close->parsed()) return cmd_pair_close(config_path);
+    if (pair_status->parsed()) return cmd_pair_status(config_path);
     if (rules_test->parsed())
         return cmd_rules_test(config_path, rt_topic, rt_path, rt_payload, rt_content_format, device_id, rt_client,
                               rt_listener);

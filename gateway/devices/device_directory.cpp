@@ -24,6 +24,15 @@ void DeviceDirectory::replace_static(std::vector<DeviceRecord> devices) {
     static_ = std::move(next);
 }
 
+bool DeviceDirectory::add_keyed(DeviceRecord device) {
+    std::unique_lock lock(mu_);
+    if (auto it = static_.find(device.id); it != static_.end() && !it->second.key.empty()) return false;
+    seen_.erase(device.id);  // a seen id that paired is a keyed device now
+    std::string id = device.id;
+    static_.insert_or_assign(std::move(id), std::move(device));
+    return true;
+}
+
 bool glob_match(std::string_view pattern, std::string_view text) noexcept {
     // Iterative matcher with one backtrack point (the last `*`): linear in practice, no recursion.
     std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;

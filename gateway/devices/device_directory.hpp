@@ -38,6 +38,9 @@ public:
     // Replaces the devices with keys (config and registry, at start and on SIGHUP). Devices seen on
     // auth = "none" listeners stay.
     void replace_static(std::vector<DeviceRecord> devices);
+    // Adds one device with a key (pairing registered it; the registry has it already, so the next
+    // replace_static() keeps it). An id that has a key already keeps it; false then.
+    bool add_keyed(DeviceRecord device);
     enum class Seen { known, added, full };
     // Records an id that named itself on an auth = "none" listener. `added` the first time (and then
     // the seen listener is told, which persists it so C2D reaches it after a restart); `full` when

@@ -181,3 +181,85 @@ TEST_CASE("a bridge speaks for the ids its children glob matches: * crosses /, ?
     CHECK(glob_match("*a*b*c", "xxaxxbxxcabc"));
     CHECK_FALSE(glob_match("*a*b*c", "xxaxxbxx"));
 }
+
+// ---- enrollment groups (pairing) -------------------------------------------------------------
+
+#include "gateway/pairing/enroller.hpp"
+
+namespace {
+
+constexpr const char* kGroupKey = "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+
+// An enroller with one group whose admission answer the test sets; records what it was asked.
+struct FakeEnroller : pairing::Enroller {
+    pairing::Admission answer = pairing::Admission::registered;
+    std::vector<std::string> admitted;
+    std::string address;
+    std::vector<pairing::Candidate> candidates(std::string_view id) const override {
+        return {{"sensors", *derive_device_key(kGroupKey, id), "sens"}};
+    }
+    pairing::Admission admit(std::string_view id, const pairing::Candidate&, std::string_view addr) override {
+        admitted.emplace_back(id);
+        address = std::string(addr);
+        return answer;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("an unknown device with a SAS signed with its enrollment-derived key is admitted with the group's module") {
+    Devices dirs;
+    FakeEnroller enroller;
+    const auto key = *derive_device_key(kGroupKey, "new-1");
+    const auto r = authenticate({"new-1", "h/new-1/?api-version=1", token_for("new-1", key.c_str(), kNow + 60)},
+                                AuthMode::sas, dirs, kNow, &enroller, "10.1.2.3");
+    CHECK(r.code == ConnackCode::accepted);
+    CHECK(r.module_id == "sens");
+    CHECK(r.enrollment == "sensors");
+    CHECK(r.expires_unix == kNow + 60);
+    CHECK(enroller.admitted == std::vector<std::string>{"new-1"});
+    CHECK(enroller.address == "10.1.2.3");
+}
+
+TEST_CASE("an enrolled device refused while the window is closed gets CONNACK 5 and a pairing_closed reason") {
+    Devices dirs;
+    FakeEnroller enroller;
+    enroller.answer = pairing::Admission::pending;
+    const auto key = *derive_device_key(kGroupKey, "new-1");
+    const auto r = authenticate({"new-1", "new-1", token_for("new-1", key.c_str(), kNow + 60)}, AuthMode::sas, dirs,
+                                kNow, &enroller, "10.1.2.3");
+    CHECK(r.code == ConnackCode::not_authorized);
+    CHECK(std::string(r.counter_reason) == "pairing_closed");
+}
+
+TEST_CASE("a SAS signed with a key from another group key is an unknown device and never reaches the enroller") {
+    Devices dirs;
+    FakeEnroller enroller;
+    const auto wrong = *derive_device_key(kOtherKey, "new-1");
+    const auto r = authenticate({"new-1", "new-1", token_for("new-1", wrong.c_str(), kNow + 60)}, AuthMode::sas, dirs,
+                                kNow, &enroller, "10.1.2.3");
+    CHECK(r.code == ConnackCode::not_authorized);
+    CHECK(std::string(r.counter_reason) == "unknown_device");
+    CHECK(enroller.admitted.empty());
+}
+
+TEST_CASE("an expired SAS signed with an enrollment-derived key is refused as expired, not pending") {
+    Devices dirs;
+    FakeEnroller enroller;
+    const auto key = *derive_device_key(kGroupKey, "new-1");
+    const auto r = authenticate({"new-1", "new-1", token_for("new-1", key.c_str(), kNow - 1)}, AuthMode::sas, dirs,
+                                kNow, &enroller, "10.1.2.3");
+    CHECK(std::string(r.counter_reason) == "expired_token");
+    CHECK(enroller.admitted.empty());
+}
+
+TEST_CASE("auth = password: the enrollment-derived key as password admits an unknown device, a wrong one does not") {
+    Devices dirs;
+    FakeEnroller enroller;
+    const auto key = *derive_device_key(kGroupKey, "plug-1");
+    CHECK(authenticate({"DVES_1", "plug-1", key}, AuthMode::password, dirs, kNow, &enroller, "10.1.2.3").code ==
+          ConnackCode::accepted);
+    CHECK(authenticate({"DVES_1", "plug-2", key}, AuthMode::password, dirs, kNow, &enroller, "10.1.2.3").code ==
+          ConnackCode::not_authorized);
+    CHECK(enroller.admitted == std::vector<std::string>{"plug-1"});
+}
