@@ -54,7 +54,13 @@ struct Gateway {
 struct Upstream {
     UpstreamProfile profile = UpstreamProfile::azure_iot_hub;
     std::optional<ConnectionString> connection_string;  // azure-iot-hub
-    std::string url;        // mqtt profile: tcp://host:port or ssl://host:port
+    std::string url;        // mqtt profile: tcp://host:port or ssl://host:port (the first of `urls`)
+    // mqtt profile: every node of the upstream, in the order tried (`url` is a string or a list).
+    // The client stays on a node that answers and fails over round the list (docs/upstream.md).
+    std::vector<std::string> urls;
+    // mqtt profile: write `.` as %2E in the topics the gateway publishes (RabbitMQ's MQTT plugin
+    // turns every `.` of a topic into `/` on delivery).
+    bool percent_encode_dots = false;
     std::string client_id;  // mqtt profile: defaults to gateway.id
     std::string username;
     std::string password;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <utility>
@@ -507,7 +508,7 @@ void Loader::load_upstream(const toml::value& root) {
     if (t)
         check_keys(tab, "[upstream]", {"profile", "connection_string", "url", "client_id", "username", "password",
                                        "ca_file", "batch", "max_batch_bytes", "max_batch_delay_ms",
-                                       "fast_retry_seconds", "backoff_max_ms"});
+                                       "fast_retry_seconds", "backoff_max_ms", "percent_encode_dots"});
     else if (find(root, "upstream"))
         return;  // present but not a table: already reported
 
@@ -519,7 +520,29 @@ void Loader::load_upstream(const toml::value& root) {
 
     std::string cs_text;
     const toml::value* cs = get_string(tab, "connection_string", "upstream.connection_string", cs_text);
-    const toml::value* url = get_string(tab, "url", "upstream.url", u.url);
+    // `url`: one string, or a list of them (a cluster's nodes).
+    std::vector<const toml::value*> url_values;
+    if (const toml::value* v = find(tab, "url")) {
+        if (v->is_array()) {
+            if (v->as_array().empty()) error_at(*v, "upstream.url must not be an empty list");
+            for (const auto& item : v->as_array()) {
+                if (!item.is_string()) {
+                    error_at(item, std::string("upstream.url entries must be strings, not ") + type_name(item));
+                    continue;
+                }
+                u.urls.push_back(item.as_string().str);
+                url_values.push_back(&item);
+            }
+        } else if (v->is_string()) {
+            u.urls.push_back(v->as_string().str);
+            url_values.push_back(v);
+        } else {
+            error_at(*v, std::string("upstream.url must be a string or a list of strings, not ") + type_name(*v));
+        }
+        if (!u.urls.empty()) u.url = u.urls.front();
+    }
+    const toml::value* encode_dots = get_bool(tab, "percent_encode_dots", "upstream.percent_encode_dots",
+                                              u.percent_encode_dots);
     get_string(tab, "client_id", "upstream.client_id", u.client_id);
     get_string(tab, "username", "upstream.username", u.username);
     get_string(tab, "password", "upstream.password", u.password);
@@ -549,21 +572,30 @@ void Loader::load_upstream(const toml::value& root) {
                 u.connection_string = std::move(*parsed);
             }
         }
-        for (const char* k : {"url", "client_id", "username", "password"})
+        for (const char* k : {"url", "client_id", "username", "password", "percent_encode_dots"})
             if (const auto* v = find(tab, k))
                 error_at(*v, std::string("upstream.") + k + " is only used by profile mqtt, not azure-iot-hub");
     } else {
         if (cs) error_at(*cs, "upstream.connection_string is only used by profile azure-iot-hub, not mqtt");
         if (!find(tab, "url")) {
             error(line, 0, "upstream.url is required for profile mqtt (tcp://host:port or ssl://host:port)");
-        } else if (url) {
-            std::string why;
-            const bool scheme = u.url.rfind("tcp://", 0) == 0 || u.url.rfind("ssl://", 0) == 0;
-            if (!scheme)
-                error_at(*url, "upstream.url = \"" + u.url + "\" must start with tcp:// or ssl://");
-            else if (!parse_endpoint(std::string_view(u.url).substr(6), why))
-                error_at(*url, "upstream.url = \"" + u.url + "\": the address " + why);
+        } else {
+            std::set<std::string> seen;
+            for (std::size_t i = 0; i < url_values.size(); ++i) {
+                const std::string& text = u.urls[i];
+                std::string why;
+                const bool scheme = text.rfind("tcp://", 0) == 0 || text.rfind("ssl://", 0) == 0;
+                if (!scheme)
+                    error_at(*url_values[i], "upstream.url = \"" + text + "\" must start with tcp:// or ssl://");
+                else if (!parse_endpoint(std::string_view(text).substr(6), why))
+                    error_at(*url_values[i], "upstream.url = \"" + text + "\": the address " + why);
+                else if (!seen.insert(text).second)
+                    error_at(*url_values[i], "upstream.url lists \"" + text + "\" twice");
+            }
         }
+        if (encode_dots && u.percent_encode_dots && cfg_.gateway.id.find('.') != std::string::npos)
+            error_at(*encode_dots, "upstream.percent_encode_dots needs a gateway.id without '.' (\"" +
+                                       cfg_.gateway.id + "\"): the gateway's own topics carry it unencoded");
         if (u.client_id.empty()) u.client_id = cfg_.gateway.id;
         u.gateway_device_id = cfg_.gateway.id;
     }

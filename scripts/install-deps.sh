@@ -12,6 +12,8 @@ PKGS=(
   libavahi-client-dev
   # real peers for tests and the demo
   mosquitto mosquitto-clients libcoap3-bin curl python3 openssl
+  # the upstream cluster test and the fleet benchmark: three RabbitMQ nodes with the MQTT plugin
+  rabbitmq-server
   # DNS-SD tests: a private dbus-daemon and avahi-daemon per network namespace, avahi-browse
   dbus avahi-daemon avahi-utils iproute2
   # the .deb (CPack: dpkg-shlibdeps, dpkg-deb, file) and the unit's checks (systemd-analyze)
@@ -42,4 +44,8 @@ fi
 # on free ports, so the system one is stopped to keep the machine quiet (ignored where no systemd).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
   systemctl stop mosquitto || true
+fi
+# The same for RabbitMQ: tests start their own nodes (tests/support/rabbitmq_cluster.sh).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
+  systemctl stop rabbitmq-server || true
 fi

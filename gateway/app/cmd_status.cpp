@@ -90,6 +90,13 @@ int cmd_status(const std::string& config_path) {
     std::cout << "gateway:    " << loaded.config->gateway.id << " (metrics at " << ep.to_string() << ")\n";
     // Disconnected: how long the reconnect schedule waits before its next attempt (docs/upstream.md).
     std::string upstream_state = "connected";
+    // The url in use (a cluster's node): hubgate_upstream_node{url="..."} 1.
+    const std::string node_prefix = "hubgate_upstream_node{url=\"";
+    for (auto it = m.lower_bound(node_prefix); it != m.end() && it->first.rfind(node_prefix, 0) == 0; ++it) {
+        if (it->second < 1) continue;
+        const auto end = it->first.rfind('"');
+        if (end > node_prefix.size()) upstream_state += " to " + it->first.substr(node_prefix.size(), end - node_prefix.size());
+    }
     if (get("hubgate_upstream_connected") <= 0) {
         upstream_state = "disconnected (next attempt after a " +
                          std::to_string(static_cast<std::uint64_t>(get("hubgate_upstream_backoff_ms"))) + " ms wait; " +

@@ -196,6 +196,12 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     ClientOptions opts;
     std::string gw;
     std::string c2d_filter;
+    // The nodes tried in turn (the mqtt profile's url list; one entry otherwise) and the one in use
+    // or to try next. Worker thread only.
+    std::vector<std::string> nodes;
+    std::size_t node = 0;
+    std::vector<metrics::Gauge*> m_node_in_use;  // hubgate_upstream_node{url}: 1 while connected to it
+    bool encode_dots = false;
 
     metrics::Gauge& m_connected;
     metrics::Counter& m_connects;
@@ -273,6 +279,33 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 gw = opts.gateway_id;
         }
         c2d_filter = "devices/" + gw + "/messages/devicebound/#";
+        if (opts.upstream.profile == config::UpstreamProfile::mqtt) {
+            nodes = opts.upstream.urls;
+            if (nodes.empty()) nodes.push_back(opts.upstream.url);
+            encode_dots = opts.upstream.percent_encode_dots;
+        } else {
+            nodes.push_back(opts.upstream.connection_string ? "ssl://" + opts.upstream.connection_string->host_name + ":8883"
+                                                            : std::string("ssl://"));
+        }
+        for (const auto& url : nodes)
+            m_node_in_use.push_back(&r.gauge("hubgate_upstream_node",
+                                             "1 for the upstream url (cluster node) the gateway is connected to",
+                                             {{"url", url}}));
+    }
+
+    // RabbitMQ's MQTT plugin delivers every `.` of a topic as `/`: with percent_encode_dots the
+    // gateway writes `.` as %2E (every `.` in its topics sits in a percent-encoded part: a device or
+    // module id, a property bag; gateway.id is checked to hold none).
+    static std::string dots_encoded(const std::string& topic) {
+        std::string out;
+        out.reserve(topic.size() + 16);
+        for (const char c : topic) {
+            if (c == '.')
+                out += "%2E";
+            else
+                out += c;
+        }
+        return out;
     }
 
     // Publish completions, from Paho's threads (or from a client being destroyed).
@@ -328,7 +361,8 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             pending.emplace(id, Pending{std::move(done), bytes});
         }
         try {
-            auto msg = mqtt::make_message(topic, std::move(payload), 1, false);
+            auto msg = mqtt::make_message(encode_dots && topic.find('.') != std::string::npos ? dots_encoded(topic) : topic,
+                                          std::move(payload), 1, false);
             cli->publish(msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)), *this);
             return true;
         } catch (const mqtt::exception& e) {
@@ -532,21 +566,34 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
 
     // Subscribes to C2D, waiting for the SUBACK at most kSubscribeTimeout, and no longer than the
     // connection lives: a hub that drops right after CONNACK must not hold up the next attempt.
-    void subscribe_c2d(mqtt::async_client& cli) {
+    // Returns why the node did not grant it (nullopt: SUBACK arrived).
+    std::optional<std::string> subscribe_c2d(mqtt::async_client& cli) {
         try {
             auto tok = cli.subscribe(c2d_filter, 1);
             const auto deadline = SteadyClock::now() + kSubscribeTimeout;
             while (!tok->wait_for(std::chrono::milliseconds(50))) {
                 std::lock_guard lock(mu);
-                if (lost || stopping) return;
-                if (SteadyClock::now() >= deadline) {
-                    spdlog::warn("upstream: no SUBACK for {} within {} s", c2d_filter, kSubscribeTimeout.count());
-                    return;
-                }
+                if (lost || stopping) return std::string("connection lost before the SUBACK");
+                if (SteadyClock::now() >= deadline)
+                    return fmt::format("no SUBACK for {} within {} s", c2d_filter, kSubscribeTimeout.count());
             }
+            return std::nullopt;
         } catch (const mqtt::exception& e) {
-            spdlog::warn("upstream: subscribing to {} failed: {}", c2d_filter, e.what());
+            return fmt::format("subscribing to {} failed: {}", c2d_filter, e.what());
         }
+    }
+
+    void show_node_in_use(std::optional<std::size_t> in_use) {
+        for (std::size_t i = 0; i < m_node_in_use.size(); ++i) m_node_in_use[i]->set(in_use && *in_use == i ? 1 : 0);
+    }
+
+    // The next node of the list (failover); says so in the log when there is more than one.
+    void advance_node(const char* why) {
+        if (nodes.size() < 2) return;
+        const std::size_t from = node;
+        node = (node + 1) % nodes.size();
+        spdlog::debug("upstream: {} {}; trying {} next (node {} of {})", nodes[from], why, nodes[node], node + 1,
+                      nodes.size());
     }
 
     void set_backoff(std::chrono::milliseconds delay) { m_backoff_ms.set(static_cast<double>(delay.count())); }
@@ -557,6 +604,11 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
         // The kind of the failure the next attempt follows (none before the first attempt, or after
         // a connection closed on purpose): counts the attempt in hubgate_upstream_reconnects_total.
         std::optional<FailureKind> after_failure;
+        // Failover (DESIGN.md): when a node fails or a connection is lost, the next node is tried at
+        // once; the schedule's delay applies only after a whole round of the list failed. A lost
+        // connection that was healthy starts a new round (it counts as its first failure).
+        std::size_t round_failures = 0;
+        bool round_refused = false;
         down_time->set(true, SteadyClock::now());
         for (;;) {
             {
@@ -565,6 +617,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             }
             if (after_failure) m_reconnects[index(*after_failure)]->inc();
             auto params = connect_parameters(opts.upstream, opts.now_unix(), opts.sas_ttl, opts.gateway_id);
+            if (params && opts.upstream.profile == config::UpstreamProfile::mqtt) params->uri = nodes[node];
             std::shared_ptr<mqtt::async_client> cli;
             std::optional<ConnectFailure> failure;
             const auto attempt_at = SteadyClock::now();
@@ -572,11 +625,43 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 cli = try_connect(*params, failure);
             else
                 failure = ConnectFailure{params.error(), FailureKind::refused};  // retrying soon cannot help
+            // A node answers when CONNACK 0 and the C2D subscription's SUBACK both arrived. With one
+            // url the gateway keeps a connection whose SUBACK failed (telemetry still flows); with a
+            // list it moves on to a node that answers.
+            bool subscribe = false;
+            {
+                std::lock_guard lock(mu);
+                subscribe = static_cast<bool>(message_listener);
+            }
+            if (cli && subscribe) {
+                if (auto why = subscribe_c2d(*cli)) {
+                    if (nodes.size() > 1) {
+                        failure = ConnectFailure{*why, FailureKind::refused};
+                        try {
+                            cli->disconnect(std::chrono::milliseconds(0))->wait_for(std::chrono::seconds(1));
+                        } catch (const mqtt::exception&) {
+                        }
+                        drop_client(cli);
+                    } else {
+                        spdlog::warn("upstream: {}", *why);
+                    }
+                }
+            }
             if (!cli) {
                 if (!failure) break;  // stop() cut the attempt short
                 note_connect_failure(params ? params->uri : std::string("upstream"), *failure);
                 after_failure = failure->kind;
-                const auto delay = policy.on_failure(failure->kind, SteadyClock::now(), rng);
+                round_refused = round_refused || failure->kind == FailureKind::refused;
+                advance_node("does not answer");
+                if (++round_failures < nodes.size()) {
+                    policy.begin_outage(SteadyClock::now());
+                    set_backoff(std::chrono::milliseconds(0));
+                    continue;  // the next node at once
+                }
+                const FailureKind round_kind = round_refused ? FailureKind::refused : failure->kind;
+                round_failures = 0;
+                round_refused = false;
+                const auto delay = policy.on_failure(round_kind, SteadyClock::now(), rng);
                 spdlog::debug("upstream: attempt failed after {:.0f} ms: {} ({}); next in {} ms ({} s into the outage)",
                               seconds_between(attempt_at, SteadyClock::now()) * 1000, failure->reason,
                               to_string(failure->kind), delay.count(),
@@ -588,14 +673,8 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             }
 
             const auto connected_at = SteadyClock::now();
-            spdlog::debug("upstream: CONNACK {:.0f} ms after the attempt began", seconds_between(attempt_at, connected_at) * 1000);
-            bool subscribe = false;
+            spdlog::debug("upstream: connected {:.0f} ms after the attempt began", seconds_between(attempt_at, connected_at) * 1000);
             std::uint64_t ep = 0;
-            {
-                std::lock_guard lock(mu);
-                subscribe = static_cast<bool>(message_listener);
-            }
-            if (subscribe) subscribe_c2d(*cli);
             acked_on_connection.store(0, std::memory_order_relaxed);
             {
                 std::lock_guard lock(mu);
@@ -604,6 +683,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             }
             m_connects.inc();
             m_connected.set(1);
+            show_node_in_use(node);
             set_backoff(std::chrono::milliseconds(0));
             down_time->set(false, SteadyClock::now());
             if (in_outage)
@@ -613,6 +693,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                              ep);
             else
                 spdlog::info("upstream: connected to {} as {} (epoch {})", params->uri, params->client_id, ep);
+            if (nodes.size() > 1) spdlog::info("upstream: using node {} of {} ({})", node + 1, nodes.size(), nodes[node]);
             in_outage = false;
             outage_attempts = 0;
             notify_state(true, ep);
@@ -628,6 +709,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             }
             const auto ended_at = SteadyClock::now();
             m_connected.set(0);
+            show_node_in_use(std::nullopt);
             m_disconnects.inc();
             down_time->set(true, ended_at);
             if (ending != Ending::lost) {
@@ -666,10 +748,27 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             if (ending == Ending::renew) {
                 after_failure.reset();
                 policy.reset();
-                continue;
+                round_failures = 0;
+                round_refused = false;
+                continue;  // the same node
             }
             after_failure = FailureKind::unreachable;
-            const auto delay = policy.on_failure(FailureKind::unreachable, ended_at, rng);
+            // The lost node is tried again last in the round; one that died young (not healthy) adds
+            // to the round it was part of, so nodes that accept and drop at once still back off.
+            round_failures = healthy ? 1 : round_failures + 1;
+            if (healthy) round_refused = false;
+            advance_node("was lost");
+            if (nodes.size() > 1)
+                spdlog::info("upstream: failing over to {} (node {} of {})", nodes[node], node + 1, nodes.size());
+            if (round_failures < nodes.size()) {
+                policy.begin_outage(ended_at);
+                set_backoff(std::chrono::milliseconds(0));
+                continue;  // the next node at once
+            }
+            const FailureKind round_kind = round_refused ? FailureKind::refused : FailureKind::unreachable;
+            round_failures = 0;
+            round_refused = false;
+            const auto delay = policy.on_failure(round_kind, ended_at, rng);
             set_backoff(delay);
             if (!wait_before_retry(delay)) break;
         }

@@ -317,3 +317,64 @@ TEST_CASE("a hub that refuses (CONNACK 5, or a TLS certificate that does not ver
     CHECK(backoff >= 500);
     CHECK(counter(registry, "hubgate_upstream_connects_total") == 0);
 }
+
+// A url list (a broker cluster, DESIGN.md "Upstream clusters and flapping hubs"): the first node that
+// answers is used, a lost node fails over to the next at once, and the client stays on a node that
+// works. Two mosquittos stand in for cluster nodes; a closed port for a dead one.
+namespace {
+
+double node_gauge(metrics::Registry& r, const std::string& url) {
+    return r.gauge("hubgate_upstream_node", "", {{"url", url}}).value();
+}
+
+upstream::ClientOptions list_options(std::vector<std::string> urls, const std::string& gateway_id) {
+    upstream::ClientOptions o = schedule_options(urls.front(), gateway_id);
+    o.upstream.urls = std::move(urls);
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("a url list: a dead first node is skipped, a lost node fails over to the next, and the client stays "
+          "there when the old node returns") {
+    TempDir dir_a;
+    TempDir dir_b;
+    Mosquitto a(dir_a);
+    Mosquitto b(dir_b);
+    a.start();
+    b.start();
+    HubListener at_a(a.port());
+    HubListener at_b(b.port());
+    const std::string dead = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+
+    metrics::Registry registry;
+    StateLog states;
+    upstream::UpstreamClient client(list_options({dead, a.url(), b.url()}, "gw-10"), registry);
+    client.set_state_listener([&](bool up, std::uint64_t epoch) { states.add(up, epoch); });
+    client.start();
+    REQUIRE(eventually([&] { return states.last_is(true, 1); }));
+    CHECK(node_gauge(registry, a.url()) == 1);
+    CHECK(node_gauge(registry, dead) == 0);
+    CHECK(node_gauge(registry, b.url()) == 0);
+    CHECK(counter(registry, "hubgate_upstream_connect_failures_total") == 1);  // the dead node, once
+
+    a.stop();
+    REQUIRE(eventually([&] { return states.last_is(true, 2); }));
+    CHECK(node_gauge(registry, b.url()) == 1);
+    CHECK(node_gauge(registry, a.url()) == 0);
+    // Straight from a to b: the dead node comes after b in the list and was not tried.
+    CHECK(counter(registry, "hubgate_upstream_connect_failures_total") == 1);
+
+    // a returns; the client stays on b: a publish goes to b.
+    a.start();
+    Outcome outcome;
+    REQUIRE(client.publish("devices/gw-10/messages/events/k=v", "to b", outcome.callback()));
+    REQUIRE(eventually([&] { return outcome.calls == 1; }));
+    CHECK(outcome.acked);
+    REQUIRE(at_b.wait_for(1, 10s));
+    CHECK(at_b.messages()[0].payload == "to b");
+    CHECK(at_a.size() == 0);
+    CHECK(node_gauge(registry, b.url()) == 1);
+    client.stop();
+    CHECK(node_gauge(registry, b.url()) == 0);
+}

@@ -14,7 +14,8 @@ std::string minimal_config(const TempDir& dir, std::uint16_t metrics_port, const
                            const std::string& upstream_extra) {
     std::ostringstream c;
     c << "[gateway]\nid = \"gw-test\"\ndata_dir = \"" << dir.path() << "\"\n\n"
-      << "[upstream]\nprofile = \"mqtt\"\nurl = \"" << upstream_url << "\"\n" << upstream_extra << "\n"
+      << "[upstream]\nprofile = \"mqtt\"\nurl = "
+      << (upstream_url.rfind('[', 0) == 0 ? upstream_url : "\"" + upstream_url + "\"") << "\n" << upstream_extra << "\n"
       << "[store]\npath = \"hubgate.db\"\ndurability = \"process\"\n" << store_extra << "\n"
       << "[metrics]\nbind = \"127.0.0.1:" << metrics_port << "\"\n\n"
       << extra;

@@ -17,7 +17,8 @@ namespace hubgate::test {
 // A config that validates and needs no network peer: mqtt upstream profile pointing at a closed
 // port, no listeners, store and metrics under `dir`. `extra` is appended (more tables);
 // `store_extra` goes inside the [store] table (e.g. "max_messages = 5\non_full = \"reject-new\"\n").
-// `upstream_url` replaces the closed port (a test's Mosquitto::url()); `upstream_extra` goes inside
+// `upstream_url` replaces the closed port (a test's Mosquitto::url(); a TOML list "[...]" is written as
+// it is); `upstream_extra` goes inside
 // the [upstream] table (e.g. "batch = false\n").
 std::string minimal_config(const TempDir& dir, std::uint16_t metrics_port, const std::string& extra = {},
                            const std::string& store_extra = {}, const std::string& upstream_url = "tcp://127.0.0.1:9",
