@@ -9,9 +9,11 @@ PKGS=(
   # libraries (DESIGN.md "Dependencies")
   libboost-dev libsqlite3-dev libspdlog-dev doctest-dev libtoml11-dev nlohmann-json3-dev
   libssl-dev libsystemd-dev libcli11-dev libpaho-mqttpp-dev libpaho-mqtt-dev libcoap3-dev libcbor-dev
-  libavahi-client-dev
+  libavahi-client-dev libqrencode-dev
   # real peers for tests and the demo
   mosquitto mosquitto-clients libcoap3-bin curl python3 openssl
+  # a QR decoder for `hubgate devices add --qr` (tests/integration/pairing_test.cpp)
+  zbar-tools
   # the upstream cluster test and the fleet benchmark: three RabbitMQ nodes with the MQTT plugin
   rabbitmq-server
   # DNS-SD tests: a private dbus-daemon and avahi-daemon per network namespace, avahi-browse

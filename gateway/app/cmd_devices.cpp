@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "gateway/app/commands.hpp"
+#include "gateway/app/qr_terminal.hpp"
 #include "gateway/model/connection_string.hpp"
 #include "gateway/model/crypto.hpp"
 #include "gateway/model/validation.hpp"
@@ -70,7 +71,7 @@ std::unique_ptr<store::DeviceRegistry> open_registry(const config::Config& cfg, 
 }  // namespace
 
 int cmd_devices_add(const std::string& config_path, const std::string& id, const std::string& module_id,
-                    const std::string& host, const std::string& children) {
+                    const std::string& host, const std::string& children, bool qr) {
     const auto cfg = load(config_path);
     if (!cfg) return kExitBadConfig;
     if (!is_hub_id(id)) {
@@ -112,7 +113,16 @@ int cmd_devices_add(const std::string& config_path, const std::string& id, const
     }
     match_directory_owner(cfg->store.path);
     if (code != kExitOk) return code;
-    std::cout << ConnectionString{host, id, *key, {}}.to_string() << '\n';
+    const std::string connection_string = ConnectionString{host, id, *key, {}}.to_string();
+    std::cout << connection_string << '\n';
+    if (qr) {
+        // For phone-based setup: the same connection string, scannable from the terminal.
+        auto drawn = qr_terminal(connection_string);
+        if (drawn)
+            std::cout << *drawn;
+        else
+            std::cerr << "warning: " << drawn.error() << '\n';
+    }
     std::cerr << "added device " << id << "; " << kReloadHint << '\n';
     return kExitOk;
 }

@@ -15,7 +15,7 @@ int cmd_run(const std::string& config_path);
 int cmd_check_config(const std::string& config_path);
 int cmd_status(const std::string& config_path);
 int cmd_devices_add(const std::string& config_path, const std::string& id, const std::string& module_id,
-                    const std::string& host, const std::string& children = {});
+                    const std::string& host, const std::string& children = {}, bool qr = false);
 int cmd_devices_list(const std::string& config_path);
 int cmd_devices_remove(const std::string& config_path, const std::string& id);
 // Pairing (cmd_pair.cpp): act on the running gateway through its control socket (exit 3 without one).

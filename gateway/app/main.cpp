@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
                         "a bridge (Zigbee2MQTT, LoRa forwarder) may send as the device ids this glob matches (* and ?)");
     dev_add->add_option("--host", hostname, "HostName in the connection string: how devices reach this gateway")
         ->capture_default_str();
+    bool qr = false;
+    dev_add->add_flag("--qr", qr, "also draw the connection string as a QR code in the terminal (phone-based setup)");
     auto* dev_list = devices->add_subcommand("list", "list devices: from the config, the registry, and ids seen on auth = \"none\" listeners");
     add_config(dev_list);
     auto* dev_remove = devices->add_subcommand("remove", "remove a registered or seen device");
@@ -110,7 +112,7 @@ int main(int argc, char** argv) {
     if (check->parsed()) return cmd_check_config(config_path);
     if (status->parsed()) return cmd_status(config_path);
     if (token->parsed()) return cmd_sas_token(config_path, device_id, ttl, host);
-    if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname, children);
+    if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname, children, qr);
     if (dev_list->parsed()) return cmd_devices_list(config_path);
     if (dev_remove->parsed()) return cmd_devices_remove(config_path, device_id);
     if (dev_pending->parsed()) return cmd_devices_pending(config_path);

@@ -259,3 +259,54 @@ TEST_CASE("repeated failed authentication from one address is slowed down, a cor
     CHECK(std::chrono::steady_clock::now() - t < 1500ms);
     CHECK(rig.gw->metric("hubgate_auth_delayed_total") == 4);
 }
+
+// Terminal half blocks back into pixels: each character is two modules (upper, lower), drawn when
+// light; scaled 4x into a PGM that zbarimg (a real QR decoder) reads.
+namespace {
+std::string terminal_qr_to_pgm(const std::vector<std::string>& lines) {
+    std::vector<std::vector<bool>> rows;
+    for (const auto& line : lines) {
+        std::vector<bool> top, bottom;
+        for (std::size_t i = 0; i < line.size();) {
+            const std::string_view rest(line.data() + i, line.size() - i);
+            if (rest.rfind("\u2588", 0) == 0) top.push_back(true), bottom.push_back(true), i += 3;
+            else if (rest.rfind("\u2580", 0) == 0) top.push_back(true), bottom.push_back(false), i += 3;
+            else if (rest.rfind("\u2584", 0) == 0) top.push_back(false), bottom.push_back(true), i += 3;
+            else top.push_back(false), bottom.push_back(false), i += 1;
+        }
+        rows.push_back(top);
+        rows.push_back(bottom);
+    }
+    constexpr std::size_t kScale = 4;
+    const std::size_t w = rows.empty() ? 0 : rows[0].size();
+    std::string pgm = "P5 " + std::to_string(w * kScale) + " " + std::to_string(rows.size() * kScale) + " 255\n";
+    for (const auto& r : rows) {
+        std::string line;
+        for (std::size_t x = 0; x < w; ++x) line.append(kScale, x < r.size() && r[x] ? '\xff' : '\0');
+        for (std::size_t k = 0; k < kScale; ++k) pgm += line;
+    }
+    return pgm;
+}
+}  // namespace
+
+TEST_CASE("devices add --qr also draws the connection string as a QR code that zbarimg decodes") {
+    Rig rig;
+    rig.dir.write("hubgate.toml", rig.config_text);
+    const auto r = run({HUBGATE_BINARY, "devices", "add", "qr-1", "--qr", "--host", "gw.test", "-c",
+                        rig.dir.path() + "/hubgate.toml"});
+    REQUIRE(r.exit_code == 0);
+    std::istringstream in(r.output);
+    std::string connection_string;
+    std::vector<std::string> drawing;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("HostName=", 0) == 0) connection_string = line;
+        else if (line.find("\u2588") != std::string::npos || line.find("\u2580") != std::string::npos)
+            drawing.push_back(line);
+    }
+    REQUIRE(connection_string.rfind("HostName=gw.test;DeviceId=qr-1;SharedAccessKey=", 0) == 0);
+    REQUIRE(drawing.size() > 10);
+    const std::string image = rig.dir.write("qr.pgm", terminal_qr_to_pgm(drawing));
+    const auto decoded = run({"zbarimg", "-q", "--raw", "--nodbus", image});
+    INFO(decoded.output);
+    CHECK(decoded.output.find(connection_string + "\n") != std::string::npos);
+}
