@@ -11,9 +11,15 @@
 //   MQTT_LOAD_TOPIC=zigbee2mqtt/{id}   the topic ({id} = the device's id; default IoT Hub's D2C topic)
 //   MQTT_LOAD_BODY=FILE                the payload, from a file (default PAYLOAD_BYTES of 'x')
 //   MQTT_LOAD_AUTH=password            username = id, password = KEY as text (auth = "password")
+//   MQTT_LOAD_AUTH=none                no username, no password (a broker's anonymous access)
+//   MQTT_LOAD_ID_PREFIX=P              device ids P0, P1, ... (default "d"; tests/bench/fleet.sh
+//                                      gives each broker node its own, client ids being cluster-wide)
+// For the wear benchmark (tests/bench/wear_bench.sh), a paced load instead of as fast as possible:
+//   MQTT_LOAD_RATE=R                   R messages/s in total, spread evenly over the devices
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,6 +39,11 @@ using namespace hubgate;
 using namespace hubgate::mqtt;
 
 namespace {
+
+std::string id_prefix() {
+    const char* p = std::getenv("MQTT_LOAD_ID_PREFIX");
+    return p ? p : "d";
+}
 
 int connect_tcp(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -97,8 +108,8 @@ int open_session(int port, const std::string& id, const char* key) {
     const char* auth = std::getenv("MQTT_LOAD_AUTH");
     const bool plain = auth && std::string(auth) == "password";
     const std::string username = plain ? id : "bench/" + id + "/?api-version=2021-04-12";
-    c.has_username = true;
-    c.username = username;
+    c.has_username = !(auth && std::string(auth) == "none");  // none: anonymous (RabbitMQ)
+    if (c.has_username) c.username = username;
     std::string password;
     if (key && plain) {
         password = key;
@@ -128,8 +139,16 @@ int open_session(int port, const std::string& id, const char* key) {
     return fd;
 }
 
-void publish_loop(int fd, const std::string& id, int messages, const std::string& payload, std::atomic<long>& acked_total) {
+void publish_loop(int fd, const std::string& id, int messages, const std::string& payload, double interval_s,
+                  double phase, std::atomic<long>& acked_total) {
     constexpr int kWindow = 64;
+    const auto start = std::chrono::steady_clock::now();
+    // Paced (interval_s > 0): message i leaves at start + (i + phase) * interval; devices get evenly
+    // spread phases, so the gateway sees one message every interval / devices, not bursts.
+    auto due = [&](int i) {
+        return start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(interval_s * (i + phase)));
+    };
     std::string topic = "devices/" + id + "/messages/events/";
     if (const char* t = std::getenv("MQTT_LOAD_TOPIC")) {
         topic = t;
@@ -142,11 +161,20 @@ void publish_loop(int fd, const std::string& id, int messages, const std::string
     while (acked < messages) {
         out.clear();
         while (sent < messages && sent - acked < kWindow) {
+            if (interval_s > 0 && std::chrono::steady_clock::now() < due(sent)) break;  // not due yet
             if (++pid == 0) pid = 1;
             if (!encode_publish(out, topic, payload, 1, pid)) std::exit(1);
             ++sent;
         }
         if (!out.empty()) send_all(fd, out);
+        if (interval_s > 0 && sent < messages && sent - acked < kWindow) {
+            // Wait for a PUBACK or the next message's time, whichever comes first.
+            const auto wait = due(sent) - std::chrono::steady_clock::now();
+            pollfd p{fd, POLLIN, 0};
+            const int ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+            if (ms > 0 && ::poll(&p, 1, ms) == 0) continue;
+            if (ms <= 0) continue;
+        }
         const int n = r.read_some(PacketType::puback);
         if (n < 0) {
             std::fprintf(stderr, "%s: connection closed after %d acks\n", id.c_str(), acked);
@@ -171,7 +199,7 @@ int main(int argc, char** argv) {
         const int seconds = std::atoi(argv[4]);
         const char* key = argc > 5 ? argv[5] : nullptr;
         std::vector<int> fds;
-        for (int i = 0; i < devices; ++i) fds.push_back(open_session(port, "d" + std::to_string(i), key));
+        for (int i = 0; i < devices; ++i) fds.push_back(open_session(port, id_prefix() + std::to_string(i), key));
         std::printf("connected %d\n", devices);
         std::fflush(stdout);
         std::this_thread::sleep_for(std::chrono::seconds(seconds));
@@ -193,13 +221,15 @@ int main(int argc, char** argv) {
     }
     const char* key = argc > 6 ? argv[6] : nullptr;
     std::vector<int> fds;
-    for (int i = 0; i < devices; ++i) fds.push_back(open_session(port, "d" + std::to_string(i), key));
+    for (int i = 0; i < devices; ++i) fds.push_back(open_session(port, id_prefix() + std::to_string(i), key));
     std::atomic<long> acked{0};
+    const char* rate = std::getenv("MQTT_LOAD_RATE");
+    const double interval_s = rate && std::atof(rate) > 0 ? devices / std::atof(rate) : 0.0;
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::thread> threads;
     for (int i = 0; i < devices; ++i)
-        threads.emplace_back(publish_loop, fds[static_cast<std::size_t>(i)], "d" + std::to_string(i), messages,
-                             std::cref(payload), std::ref(acked));
+        threads.emplace_back(publish_loop, fds[static_cast<std::size_t>(i)], id_prefix() + std::to_string(i), messages,
+                             std::cref(payload), interval_s, static_cast<double>(i) / devices, std::ref(acked));
     for (auto& t : threads) t.join();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("%.0f\n", static_cast<double>(acked.load()) / secs);
