@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -193,4 +194,28 @@ TEST_CASE("control requests: pending lists tab-separated rows and approve regist
     CHECK(handle_control_request(rig.pairing, "devices approve dev-5") == "ok\napproved device dev-5 (enrollment sensors)\n");
     CHECK(handle_control_request(rig.pairing, "devices pending") == "ok\n");
     CHECK(handle_control_request(rig.pairing, "devices approve dev-5").rfind("error\n", 0) == 0);
+}
+
+TEST_CASE("property: any request line (random bytes and mutated commands) gets an ok or an error answer") {
+    Rig rig;
+    std::mt19937 rng(20261207);
+    const std::vector<std::string> seeds{"pair open 30", "pair close", "pair status", "devices pending",
+                                         "devices approve dev-1"};
+    for (int i = 0; i < 20000; ++i) {
+        std::string line;
+        if (i % 2 == 0) {
+            const auto n = rng() % 64;
+            for (unsigned k = 0; k < n; ++k) line += static_cast<char>(rng() % 256);
+        } else {
+            line = seeds[rng() % seeds.size()];
+            for (int m = 0, n = static_cast<int>(rng() % 4); m < n && !line.empty(); ++m)
+                line[rng() % line.size()] = static_cast<char>(rng() % 256);
+        }
+        const std::string answer = handle_control_request(rig.pairing, line);
+        const bool shaped = answer.rfind("ok\n", 0) == 0 || answer.rfind("error\n", 0) == 0;
+        CHECK_MESSAGE(shaped, line);
+        if (!shaped) break;
+    }
+    // Whatever was opened, its time is within the 1-86400 s bound.
+    CHECK(rig.pairing.window().time_left() <= 86400s);
 }
