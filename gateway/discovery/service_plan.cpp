@@ -5,7 +5,9 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <map>
@@ -115,10 +117,40 @@ Placement place(std::string_view host, const std::vector<InterfaceAddress>& inte
     return p;
 }
 
+// IPv4 addresses through SIOCGIFCONF on an AF_INET socket: where getifaddrs() cannot open its
+// netlink socket (the systemd unit's RestrictAddressFamilies= has no AF_NETLINK).
+std::vector<InterfaceAddress> ipv4_interfaces_ioctl() {
+    std::vector<InterfaceAddress> out;
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return out;
+    std::vector<ifreq> reqs(64);
+    ifconf conf{};
+    conf.ifc_len = static_cast<int>(reqs.size() * sizeof(ifreq));
+    conf.ifc_req = reqs.data();
+    if (::ioctl(fd, SIOCGIFCONF, &conf) == 0) {
+        const std::size_t n = static_cast<std::size_t>(conf.ifc_len) / sizeof(ifreq);
+        for (std::size_t i = 0; i < n && i < reqs.size(); ++i) {
+            ifreq& r = reqs[i];
+            if (r.ifr_addr.sa_family != AF_INET) continue;
+            char buf[INET_ADDRSTRLEN] = {};
+            sockaddr_in sin{};
+            std::memcpy(&sin, &r.ifr_addr, sizeof sin);
+            if (!inet_ntop(AF_INET, &sin.sin_addr, buf, sizeof buf)) continue;
+            std::string name(r.ifr_name, strnlen(r.ifr_name, IFNAMSIZ));
+            ifreq flags{};
+            std::memcpy(flags.ifr_name, r.ifr_name, IFNAMSIZ);
+            const bool loopback = ::ioctl(fd, SIOCGIFFLAGS, &flags) == 0 && (flags.ifr_flags & IFF_LOOPBACK);
+            out.push_back({name, if_nametoindex(name.c_str()), buf, loopback});
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
 std::vector<InterfaceAddress> system_interfaces() {
     std::vector<InterfaceAddress> out;
     ifaddrs* list = nullptr;
-    if (getifaddrs(&list) != 0) return out;
+    if (getifaddrs(&list) != 0) return ipv4_interfaces_ioctl();
     for (ifaddrs* i = list; i; i = i->ifa_next) {
         if (!i->ifa_addr || !i->ifa_name) continue;
         const int family = i->ifa_addr->sa_family;

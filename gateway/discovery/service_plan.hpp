@@ -39,8 +39,10 @@ struct Placement {
 // address on the interface that owns it (and nowhere when no interface does).
 Placement place(std::string_view host, const std::vector<InterfaceAddress>& interfaces);
 
-// The machine's interface addresses (getifaddrs, if_nametoindex).
+// The machine's interface addresses (getifaddrs, if_nametoindex); IPv4 only, through
+// ipv4_interfaces_ioctl(), where getifaddrs cannot open a netlink socket (the systemd unit).
 std::vector<InterfaceAddress> system_interfaces();
+std::vector<InterfaceAddress> ipv4_interfaces_ioctl();
 
 // "_mqtt._tcp", "_secure-mqtt._tcp", "_coap._udp", "_coaps._udp".
 const char* service_type(config::Protocol protocol) noexcept;

@@ -208,3 +208,13 @@ TEST_CASE("the machine's interfaces include loopback, flagged") {
         if (i.address == "127.0.0.1") lo = i.loopback && i.index > 0;
     CHECK(lo);
 }
+
+TEST_CASE("without netlink, the IPv4 addresses still come from SIOCGIFCONF") {
+    const auto v4 = ipv4_interfaces_ioctl();
+    bool lo = false;
+    for (const auto& i : v4) {
+        CHECK(i.address.find(':') == std::string::npos);
+        if (i.address == "127.0.0.1") lo = i.loopback && i.index > 0 && !i.interface.empty();
+    }
+    CHECK(lo);
+}
