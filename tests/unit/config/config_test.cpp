@@ -158,7 +158,7 @@ TEST_CASE("an unknown key inside a [[listener]] and at the top level are both re
     CHECK(contains(l.result.errors[0].what, "protocol, bind, auth, module_id, tls_cert, tls_key, connect_timeout_seconds"));
     CHECK(l.result.errors[1].line == line_of(text, "[extra]"));
     CHECK(contains(l.result.errors[1].what, "\"extra\""));
-    CHECK(contains(l.result.errors[1].what, "gateway, listener, upstream, store, c2d, metrics, device"));
+    CHECK(contains(l.result.errors[1].what, "gateway, listener, upstream, store, c2d, metrics, discovery, device"));
 }
 
 TEST_CASE("an unknown sub-table is an unknown key at the line of its header") {
