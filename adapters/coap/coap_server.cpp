@@ -159,6 +159,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     // Unknown identities with several enrollment groups: a DTLS-PSK server can offer one key per
     // handshake, so each new handshake of an id offers the next group's key (devices retry).
     std::map<std::string, std::size_t> psk_rotation;
+    // DTLS sessions of pending devices, ended on the loop right after their handshake.
+    std::set<coap_session_t*> refused_sessions;
     bool running = false;
     coap_resource_t* unknown = nullptr;  // the unknown-resource handler: every path without its own resource
 
@@ -276,9 +278,14 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     // Observers keep a device reachable; libcoap ends an observation on a cancel, on a failed
     // notification or when the session goes (reported here as SERVER_SESSION_DEL).
     static int on_event(coap_session_t* s, const coap_event_t event) {
-        if (event != COAP_EVENT_SERVER_SESSION_DEL) return 0;
+        if (event != COAP_EVENT_SERVER_SESSION_DEL && event != COAP_EVENT_DTLS_CONNECTED) return 0;
         auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
         if (!self || !self->running) return 0;
+        if (event == COAP_EVENT_DTLS_CONNECTED) {
+            self->on_dtls_connected(s);
+            return 0;
+        }
+        self->refused_sessions.erase(s);
         for (auto& [device, d] : self->c2d) {
             if (!d.observers.erase(s)) continue;
             self->observer_gauge.add(-1);
@@ -525,6 +532,27 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                        "the gateway keeps gateway.max_seen_devices ids from open listeners and is full"};
     }
 
+    // Pairing: a handshake completed with a key an enrollment group derives for an unknown identity.
+    // The device is registered now, or (window closed) recorded as pending and its session ended at
+    // once, before any request is served: the closest a PSK server comes to failing the handshake,
+    // since it cannot tell the right key from a wrong one any earlier (docs/pairing.md).
+    void on_dtls_connected(coap_session_t* s) {
+        if (!options.pairing) return;
+        const coap_bin_const_t* ident = coap_session_get_psk_identity(s);
+        const coap_bin_const_t* psk = coap_session_get_psk_key(s);
+        if (!ident || !psk) return;
+        const std::string id(reinterpret_cast<const char*>(ident->s), ident->length);
+        if (auto rec = devices.find(id); rec && !rec->key.empty()) return;
+        if (!enroll(s, id, std::string_view(reinterpret_cast<const char*>(psk->s), psk->length))) return;
+        refused_sessions.insert(s);
+        // Not from inside libcoap's handshake callback: on the loop, if the session still exists.
+        asio::post(io, [w = weak_from_this(), s] {
+            auto self = w.lock();
+            if (!self || !self->running || !self->refused_sessions.erase(s)) return;
+            coap_session_disconnected(s, COAP_NACK_TLS_FAILED);
+        });
+    }
+
     // A DTLS session whose handshake used a key an enrollment group derives for `device` (pairing):
     // registered now, or refused (4.01) and pending while the window is closed.
     std::optional<Refusal> enroll(coap_session_t* s, const std::string& device, std::string_view psk) {
@@ -566,6 +594,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                                "' on a DTLS session authenticated as '" + std::string(identity) + "'"};
         const coap_bin_const_t* psk = coap_session_get_psk_key(s);
         auto rec = devices.find(device);
+        if (refused_sessions.count(s))
+            return Refusal{4, 1, "pairing_closed", "device '" + device + "': the pairing window is closed (pending)"};
         if ((!rec || rec->key.empty()) && psk && options.pairing) {
             if (auto refusal = enroll(s, device, std::string_view(reinterpret_cast<const char*>(psk->s), psk->length)))
                 return refusal;
