@@ -605,7 +605,8 @@ void Loader::load_store(const toml::value& root) {
     const toml::value* t = section(root, "store");
     if (!t) return;
     Store& s = cfg_.store;
-    check_keys(*t, "[store]", {"path", "max_bytes", "max_messages", "ttl_seconds", "on_full", "durability"});
+    check_keys(*t, "[store]", {"path", "max_bytes", "max_messages", "ttl_seconds", "on_full", "durability",
+                              "commit_window_ms"});
     if (const auto* v = get_string(*t, "path", "store.path", s.path); v && s.path.empty())
         error_at(*v, "store.path must not be empty");
     get_uint(*t, "max_bytes", "store.max_bytes", s.max_bytes, 1048576);
@@ -615,6 +616,7 @@ void Loader::load_store(const toml::value& root) {
                      {{"drop-oldest", OnFull::drop_oldest}, {"reject-new", OnFull::reject_new}}, s.on_full);
     get_enum<Durability>(*t, "durability", "store.durability",
                          {{"power", Durability::power}, {"process", Durability::process}}, s.durability);
+    get_uint(*t, "commit_window_ms", "store.commit_window_ms", s.commit_window_ms, 0, 1000);
 }
 
 void Loader::load_c2d(const toml::value& root) {

@@ -10,6 +10,7 @@ struct OutboxReader::Impl {
     std::string path;
     detail::DbPtr db;
     detail::StmtPtr select;
+    bool cached = false;  // rows were read since the cache was last released
 };
 
 OutboxReader::OutboxReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -28,6 +29,10 @@ Result<std::unique_ptr<OutboxReader>> Store::open_reader() {
                                   "SELECT seq, enqueued_ms, device_id, module_id, size, props, body "
                                   "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
     if (!select) return Error{"store reader " + impl->path + ": " + select.error()};
+    // Reads walk the outbox once, oldest first: cached rows are never read again, only the b-tree's
+    // interior pages are. 256 KiB instead of SQLite's 2 MiB.
+    if (auto e = detail::exec(impl->db.get(), "PRAGMA cache_size = -256"))
+        return Error{"store reader " + impl->path + ": " + e->reason};
     impl->select = std::move(select).value();
     return std::unique_ptr<OutboxReader>(new OutboxReader(std::move(impl)));
 }
@@ -39,6 +44,12 @@ Status OutboxReader::read(std::int64_t after_seq, std::size_t byte_budget, std::
     // steady batcher allocates nothing per message once the buffers have grown.
     auto finish = [&](Status status) {
         out.resize(n);
+        if (n > 0) {
+            impl_->cached = true;
+        } else if (impl_->cached) {  // caught up with the writer: the backlog's pages are of no more use
+            impl_->cached = false;
+            sqlite3_db_release_memory(impl_->db.get());
+        }
         return status;
     };
     if (max_count == 0) return finish(std::nullopt);

@@ -107,6 +107,13 @@ Result<int> migrate(sqlite3* db, std::span<const std::string_view> migration_ste
     // Takes effect only before the first table exists (later it would need a full VACUUM); on a
     // file another process has just given tables it changes nothing.
     if (found == 0) {
+        // 1 KiB pages (SQLite's default is 4 KiB): every commit writes each page it touches whole
+        // into the WAL (the outbox's last leaf, the table root, meta, page 1, the pointer map), so
+        // smaller pages cut what a small commit writes several times over (docs/BENCHMARKS.md,
+        // wear). Like auto_vacuum it must come first, before any table exists; a store created
+        // earlier keeps its page size.
+        if (auto e = detail::exec(db, "PRAGMA page_size = 1024"))
+            return Error{"cannot set page_size on " + path + ": " + e->reason};
         if (auto e = detail::exec(db, "PRAGMA auto_vacuum = INCREMENTAL"))
             return Error{"cannot set auto_vacuum on " + path + ": " + e->reason};
     }

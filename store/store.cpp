@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -134,6 +136,10 @@ struct Store::Impl {
     std::mutex mu;
     std::condition_variable cv;
     WorkQueue queue;
+    // Guarded by mu: when the queued appends / removes started waiting, and the appends' bytes
+    // (the commit window, hold_group()).
+    std::chrono::steady_clock::time_point first_append, first_remove;
+    std::size_t queued_bytes = 0;
     bool stopping = false;
     bool closed = false;  // guarded by mu; appends after close are refused at once
     std::function<void(std::int64_t)> commit_listener;  // guarded by mu (copied per commit)
@@ -148,6 +154,9 @@ struct Store::Impl {
     bool disk_full_logged = false;
     bool vacuum_check = true;  // deleted rows since the last freelist check
     std::chrono::steady_clock::time_point next_sweep;
+    std::chrono::steady_clock::time_point last_commit;  // when the last write group started
+    bool worked_since_release = true;                   // release_memory() has something to do
+                                                        // (at first: what start-up left behind)
 
     // ---- opening -------------------------------------------------------------------------------
 
@@ -166,8 +175,25 @@ struct Store::Impl {
         const char* sync = options.limits.durability == config::Durability::power ? "PRAGMA synchronous = FULL"
                                                                                    : "PRAGMA synchronous = NORMAL";
         if (auto e = detail::exec(db.get(), sync)) return Error{"store " + path + ": " + e->reason};
+        // The writer touches the outbox's head and tail and the b-tree above them: 1 MiB of cache
+        // (SQLite's default is 2 MiB per connection) holds that with room to spare.
+        if (auto e = detail::exec(db.get(), "PRAGMA cache_size = -1024"))
+            return Error{"store " + path + ": " + e->reason};
+        // Debian builds SQLite with SECURE_DELETE, which zeroes every deleted row in place: each
+        // delete rewrote the pages of the rows the hub had acknowledged, and freed pages too. FAST
+        // zeroes only within pages a transaction writes anyway (no extra I/O).
+        if (auto e = detail::exec(db.get(), "PRAGMA secure_delete = FAST"))
+            return Error{"store " + path + ": " + e->reason};
         const std::string jsl = "PRAGMA journal_size_limit = " + std::to_string(options.journal_size_limit);
         if (auto e = detail::exec(db.get(), jsl.c_str())) return Error{"store " + path + ": " + e->reason};
+        // Checkpoint when the WAL reaches journal_size_limit, not after SQLite's 1000 pages (1 MiB
+        // with 1 KiB pages): a checkpoint copies each page once however often it changed since
+        // the last one, so fewer checkpoints copy the outbox's few hot pages fewer times.
+        if (auto page = detail::query_int(db.get(), "PRAGMA page_size"); page && *page > 0) {
+            const std::string ac = "PRAGMA wal_autocheckpoint = " +
+                                   std::to_string(std::max<std::int64_t>(1000, options.journal_size_limit / *page));
+            if (auto e = detail::exec(db.get(), ac.c_str())) return Error{"store " + path + ": " + e->reason};
+        }
         if (options.max_page_count != 0) {
             const std::string mpc = "PRAGMA max_page_count = " + std::to_string(options.max_page_count);
             if (auto e = detail::exec(db.get(), mpc.c_str())) return Error{"store " + path + ": " + e->reason};
@@ -245,12 +271,23 @@ struct Store::Impl {
         for (;;) {
             heartbeat.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
             bool stop = false;
+            bool idle = false;
             {
                 std::unique_lock lock(mu);
                 auto ready = [&] { return stopping || !queue.empty(); };
                 const auto wake = std::min(next_sweep, std::chrono::steady_clock::now() + options.heartbeat_interval);
-                if (!vacuum_check && !cv.wait_until(lock, wake, ready) && wake < next_sweep) continue;  // idle wake
+                idle = !vacuum_check && !cv.wait_until(lock, wake, ready) && wake < next_sweep;
+            }
+            if (idle) {  // a whole heartbeat interval without work
+                release_memory();
+                continue;
+            }
+            release_memory();  // C2D polls keep the writer from ever idling a whole interval
+            {
+                std::unique_lock lock(mu);
+                hold_group(lock);
                 std::swap(work, queue);
+                queued_bytes = 0;
                 stop = stopping && work.empty();
             }
             if (stop) break;
@@ -271,6 +308,42 @@ struct Store::Impl {
             for (auto& p : work.maintains) p.set_value();
             work.clear();
         }
+    }
+
+    // The commit window: appends wait until commit_window_ms after the previous commit, so that
+    // at low rates one transaction (one fsync, one set of WAL frames for the pages it touches)
+    // carries many messages instead of one; a group of group_commit_bytes goes at once. Removes
+    // alone wait remove_delay, or ride along with the next appends. Anything else (C2D work,
+    // flush, maintain, close) commits the whole queue at once. Called with mu held.
+    void hold_group(std::unique_lock<std::mutex>& lock) {
+        const auto window = std::chrono::milliseconds(options.limits.commit_window_ms);
+        if (window.count() == 0) return;
+        for (;;) {
+            if (stopping || !queue.inbox.empty() || !queue.flushes.empty() || !queue.maintains.empty() ||
+                queued_bytes >= options.group_commit_bytes)
+                return;
+            std::chrono::steady_clock::time_point due;
+            // The window runs from the last commit: a message after a quiet spell commits at once,
+            // and under load commits come at most once per window.
+            if (!queue.appends.empty()) due = std::max(first_append, last_commit + window);
+            else if (!queue.removes.empty()) due = first_remove + options.remove_delay;
+            else return;
+            if (std::chrono::steady_clock::now() >= due) return;
+            cv.wait_until(lock, due);
+        }
+    }
+
+    // Once per quiet spell after work: gives back what a burst or a drained backlog left behind
+    // (SQLite's page cache beyond what is in use, then glibc's free heap in every thread's arena,
+    // which it otherwise keeps), so memory comes back near its idle size (docs/BENCHMARKS.md).
+    void release_memory() {
+        if (!worked_since_release || vacuum_check) return;
+        if (std::chrono::steady_clock::now() - last_commit < options.release_memory_after) return;
+        worked_since_release = false;
+        sqlite3_db_release_memory(db.get());
+#if defined(__GLIBC__)
+        malloc_trim(0);
+#endif
     }
 
     bool step_done(sqlite3_stmt* s) { return sqlite3_step(s) == SQLITE_DONE; }
@@ -467,6 +540,8 @@ struct Store::Impl {
             run_inbox_reads(work.inbox);
             return;
         }
+        last_commit = std::chrono::steady_clock::now();
+        worked_since_release = true;
         std::vector<AppendResult> results;
         TxState tx;
         std::pair<AppendOutcome, std::string> failure;
@@ -598,12 +673,20 @@ struct Store::Impl {
     }
 
     // Returns freed pages to the file system. Bounded steps keep appends from waiting behind it.
+    // On its own the writer vacuums only once at most a quarter of the file is live: incremental
+    // vacuum fills free pages with the pages at the end of the file, and while a backlog drains
+    // from the head those are the newest live rows, each moved (written again) only to be deleted
+    // soon after. The free pages are reused by appends in the meantime; the file does not grow.
     void vacuum(bool to_completion) {
         const std::int64_t threshold = to_completion ? 0 : options.vacuum_threshold_pages;
         bool vacuumed = false;
         for (;;) {
             auto free_pages = detail::query_int(db.get(), "PRAGMA freelist_count");
             if (!free_pages || *free_pages <= threshold) break;
+            if (!to_completion) {
+                auto pages = detail::query_int(db.get(), "PRAGMA page_count");
+                if (!pages || *free_pages * 4 < *pages * 3) break;
+            }
             const std::string step = "PRAGMA incremental_vacuum(" + std::to_string(options.vacuum_step_pages) + ")";
             if (auto e = detail::exec(db.get(), step.c_str())) {
                 spdlog::warn("store: incremental vacuum of {} failed: {}", path, e->reason);
@@ -648,9 +731,13 @@ Result<std::unique_ptr<Store>> Store::open(Options options, metrics::Registry& r
 }
 
 void Store::append(std::vector<HubMessage> messages, AppendCallback done) {
+    std::size_t bytes = 0;
+    for (const auto& m : messages) bytes += m.body.size() + m.device_id.size() + m.module_id.size();
     {
         std::lock_guard lock(impl_->mu);
         if (!impl_->closed) {
+            if (impl_->queue.appends.empty()) impl_->first_append = std::chrono::steady_clock::now();
+            impl_->queued_bytes += bytes;
             impl_->queue.appends.push_back(AppendRequest{std::move(messages), std::move(done)});
             impl_->cv.notify_one();
             return;
@@ -666,6 +753,7 @@ void Store::remove(std::vector<SeqRange> acked, std::function<void()> done) {
     {
         std::lock_guard lock(impl_->mu);
         if (!impl_->closed) {
+            if (impl_->queue.removes.empty()) impl_->first_remove = std::chrono::steady_clock::now();
             impl_->queue.removes.push_back(RemoveRequest{std::move(acked), std::move(done)});
             impl_->cv.notify_one();
             return;

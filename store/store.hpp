@@ -71,6 +71,15 @@ struct Options {
     // 0 = SQLite's default. Caps the database at this many pages, which makes SQLite answer
     // SQLITE_FULL exactly as a full disk would: tests use it to exercise the disk-full path.
     std::uint32_t max_page_count = 0;
+    // With limits.commit_window_ms > 0: a group commits early once its appends hold this many
+    // message bytes (at such rates grouping needs no wait), and acknowledged deletes with no append
+    // to ride along commit after remove_delay (a delete is never urgent: a lost one means the hub
+    // gets the message again, which at-least-once allows).
+    std::size_t group_commit_bytes = 16 * 1024;
+    std::chrono::milliseconds remove_delay{1000};
+    // The writer gives memory back (SQLite cache, malloc_trim) once no write has committed for
+    // this long after a spell of work.
+    std::chrono::milliseconds release_memory_after{2000};
     // The writer wakes at least this often when idle, so writer_heartbeat() stays fresh (the
     // systemd watchdog reads it). An idle wake does no I/O.
     std::chrono::milliseconds heartbeat_interval{5000};

@@ -5,7 +5,9 @@
 # SETTLE seconds idle). Goal (issue 12): idle <= 14 MB on amd64, after the drain <= idle + 10 MB.
 # Usage: tests/bench/memory_bench.sh [N=1000000] [SETTLE=5]
 # Env: HUBGATE_BIN=path (e.g. the one before a change); HUBGATE_RUNNER="qemu-aarch64-static" with
-# HUBGATE_BIN=build-arm64/hubgate for the arm64 binary under qemu-user (no -L: see README).
+# HUBGATE_BIN=build-arm64/hubgate for the arm64 binary under qemu-user (no -L: see README);
+# MEMORY_PMAP=1 also prints the largest mappings after the drain, and the RSS after a malloc_trim(0)
+# called through gdb (what the gateway itself could still give back).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 n=${1:-1000000}
@@ -55,6 +57,7 @@ drained_at=$(rss_kb "$hpid")
 sleep "$settle"
 drained=$(rss_kb "$hpid")
 peak=$(awk '/^VmHWM/ {print $2}' "/proc/$hpid/status")
+[ -n "${MEMORY_PMAP:-}" ] && { pmap -x "$hpid" | sort -k3 -n | tail -8 >&2; gdb -p "$hpid" -batch -ex "call (int)malloc_trim(0)" >/dev/null 2>&1; echo "after gdb malloc_trim: $(rss_kb $hpid)" >&2; }
 kill "$hpid"; wait "$hpid" 2>/dev/null || true
 
 echo "# memory: ${HUBGATE_RUNNER:+$HUBGATE_RUNNER }$bin; backlog of $queued_n x 200-byte messages, $devices devices"

@@ -111,6 +111,7 @@ TEST_CASE("a minimal file gets every default") {
     CHECK(c.store.ttl_seconds == 604800);
     CHECK(c.store.on_full == OnFull::drop_oldest);
     CHECK(c.store.durability == Durability::power);
+    CHECK(c.store.commit_window_ms == 100);
 
     CHECK(c.c2d.queue_depth == 50);
     CHECK(c.c2d.max_delivery_count == 10);
@@ -229,6 +230,15 @@ TEST_CASE("integers that overflow the target type are out-of-range errors") {
     what = only_error_at(load_text(dir, kMinimal + "[store]\nmax_bytes = 99999999999999999999\n"), 6);
     CHECK(contains(what, "store.max_bytes"));
     CHECK(contains(what, "99999999999999999999"));
+}
+
+TEST_CASE("store.commit_window_ms is read, 0 turns the window off, and over 1000 ms is refused at its line") {
+    TempDir dir;
+    auto loaded = load_text(dir, kMinimal + "[store]\ncommit_window_ms = 0\n");
+    REQUIRE(loaded.config);
+    CHECK(loaded.config->store.commit_window_ms == 0);
+    const auto what = only_error_at(load_text(dir, kMinimal + "[store]\ncommit_window_ms = 1001\n"), 6);
+    CHECK(contains(what, "store.commit_window_ms"));
 }
 
 TEST_CASE("a bad enum value lists the allowed values") {

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <future>
@@ -416,4 +417,77 @@ TEST_CASE("the writer heartbeat advances while the store is idle and stops when 
     for (int i = 0; i < 500 && store->writer_heartbeat() == stuck; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     CHECK(store->writer_heartbeat() > stuck);
+}
+
+// ---- the commit window (SD-card wear) ----------------------------------------------------------
+
+TEST_CASE("with a commit window, appends queued within it share one transaction and are answered only after it") {
+    StoreFixture f;
+    f.options.limits.commit_window_ms = 500;
+    auto store = f.open();
+    // The first append after a quiet spell commits at once and starts the window.
+    REQUIRE(append_sync(*store, {make_message("first")}).durable == 1);
+    REQUIRE(f.counter("hubgate_store_commits_total") == 1);
+
+    // Two appends inside the window: each callback must find its own row committed (readable on a
+    // connection of its own), i.e. no acknowledgement before the commit.
+    std::promise<std::vector<std::string>> seen_a, seen_b;
+    store->append({make_message("a")}, [&](const AppendResult& r) {
+        CHECK(r.durable == 1);
+        seen_a.set_value(message_ids(read_all(*store)));
+    });
+    store->append({make_message("b")}, [&](const AppendResult& r) {
+        CHECK(r.durable == 1);
+        seen_b.set_value(message_ids(read_all(*store)));
+    });
+    const auto a = seen_a.get_future().get();
+    const auto b = seen_b.get_future().get();
+    CHECK(a == std::vector<std::string>{"first", "a", "b"});
+    CHECK(b == std::vector<std::string>{"first", "a", "b"});
+    CHECK(f.counter("hubgate_store_commits_total") == 2);
+}
+
+TEST_CASE("with a commit window, acknowledged deletes ride along with the next appends' transaction") {
+    StoreFixture f;
+    f.options.limits.commit_window_ms = 500;
+    auto store = f.open();
+    REQUIRE(append_sync(*store, make_messages("m-", 1, 3)).durable == 3);
+    const auto commits = f.counter("hubgate_store_commits_total");
+    store->remove({{1, 2}});
+    REQUIRE(append_sync(*store, {make_message("m-4")}).durable == 1);
+    CHECK(f.counter("hubgate_store_commits_total") == commits + 1);
+    CHECK(store->stats().messages == 2);
+    CHECK(message_ids(read_all(*store)) == std::vector<std::string>{"m-3", "m-4"});
+}
+
+TEST_CASE("with a commit window, flush and close commit what waits at once") {
+    StoreFixture f;
+    f.options.limits.commit_window_ms = 1000;
+    f.options.remove_delay = std::chrono::hours(1);
+    auto store = f.open();
+    REQUIRE(append_sync(*store, make_messages("m-", 1, 2)).durable == 2);
+    std::promise<AppendResult> later;
+    store->append({make_message("m-3")}, [&](const AppendResult& r) { later.set_value(r); });
+    store->remove({{1, 1}});
+    store->flush();
+    CHECK(later.get_future().get().durable == 1);
+    CHECK(store->stats().messages == 2);
+    store->remove({{2, 2}});
+    store->close();
+    auto reopened = f.open();
+    CHECK(reopened->stats().messages == 1);
+}
+
+TEST_CASE("a new store is created with 1 KiB pages") {
+    StoreFixture f;
+    auto store = f.open();
+    store->close();
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(f.options.limits.path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(s, 0) == 1024);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
 }

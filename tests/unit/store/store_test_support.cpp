@@ -9,6 +9,8 @@ namespace hubgate::store::testing {
 StoreFixture::StoreFixture() {
     options.limits.path = dir.file("store.db");
     options.now_ms = [this] { return clock_ms.load(); };
+    // Commit at once, as these tests expect; the window has tests of its own (store_test.cpp).
+    options.limits.commit_window_ms = 0;
 }
 
 std::unique_ptr<Store> StoreFixture::open() {
