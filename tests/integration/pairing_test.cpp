@@ -265,7 +265,8 @@ TEST_CASE("repeated failed authentication from one address is slowed down, a cor
     CHECK(rig.cli({"pair", "open"}).exit_code == 0);
     const auto t = std::chrono::steady_clock::now();
     CHECK(rig.publish_password("good-1", openssl_derived_key(kGroupKey, "good-1")).exit_code == 0);
-    CHECK(std::chrono::steady_clock::now() - t < 1500ms);
+    // Well under the 4 s a seventh refusal would wait (loose: a loaded CI machine, a durable commit).
+    CHECK(std::chrono::steady_clock::now() - t < 3000ms);
     CHECK(rig.gw->metric("hubgate_auth_delayed_total") == 4);
 }
 
