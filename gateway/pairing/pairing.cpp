@@ -25,13 +25,14 @@ Pairing::Pairing(boost::asio::io_context& io, config::Pairing options, std::vect
                                       "time refusals were held back in all, in milliseconds")) {
     registry.gauge_fn("hubgate_pairing_window_open", "1 while the pairing window is open", {},
                       [this] { return window_.is_open() ? 1.0 : 0.0; });
-    // The end as a wall-clock time: `hubgate status` and dashboards compute the time left.
-    registry.gauge("hubgate_pairing_window_closes_at_seconds",
-                   "when the open pairing window closes (unix time); 0 while closed");
+    // The end as a wall-clock time, read at scrape time (a `pair open` on an open window moves it):
+    // `hubgate status` and dashboards compute the time left.
+    registry.gauge_fn("hubgate_pairing_window_closes_at_seconds",
+                      "when the open pairing window closes (unix time); 0 while closed", {}, [this] {
+                          const auto at = window_.closes_at().time_since_epoch();
+                          return static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(at).count());
+                      });
     window_.on_change([this](bool open) {
-        const auto at = window_.closes_at().time_since_epoch();
-        registry_.gauge("hubgate_pairing_window_closes_at_seconds", "").set(
-            open ? static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(at).count()) : 0.0);
         if (open)
             spdlog::info("pairing: window open for {} s", window_.time_left().count());
         else

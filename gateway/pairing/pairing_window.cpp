@@ -19,8 +19,10 @@ PairingWindow::~PairingWindow() = default;
 void PairingWindow::open(std::chrono::seconds duration) {
     const bool was_open = is_open();
     ends_ = std::chrono::steady_clock::now() + duration;
-    ends_wall_ = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
-        std::chrono::system_clock::now() + duration);
+    ends_wall_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            (std::chrono::system_clock::now() + duration).time_since_epoch())
+                            .count(),
+                        std::memory_order_relaxed);
     open_.store(true, std::memory_order_relaxed);
     // A steady timer: a wall clock set back or forward (NTP on a Pi without an RTC) neither
     // shortens nor stretches the window.
@@ -36,7 +38,7 @@ void PairingWindow::close() {
     timer_->timer.cancel();
     if (!open_.exchange(false, std::memory_order_relaxed)) return;
     ends_ = {};
-    ends_wall_ = {};
+    ends_wall_ms_.store(0, std::memory_order_relaxed);
     notify(false);
 }
 
@@ -48,7 +50,10 @@ std::chrono::seconds PairingWindow::time_left() const {
 }
 
 std::chrono::system_clock::time_point PairingWindow::closes_at() const {
-    return is_open() ? ends_wall_ : std::chrono::system_clock::time_point{};
+    const std::int64_t ms = ends_wall_ms_.load(std::memory_order_relaxed);
+    if (!is_open() || ms == 0) return {};
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::milliseconds(ms)));
 }
 
 void PairingWindow::on_change(std::function<void(bool)> fn) { observers_.push_back(std::move(fn)); }

@@ -2,10 +2,11 @@
 // registered on first contact. Opened and closed by `hubgate pair` through the control socket;
 // closes by itself; never survives a restart (a new gateway starts closed). Observers (metrics,
 // DNS-SD's `pair=open|closed`) hear every change, including expiry, on the Asio loop.
-// Io thread only, except is_open(), which any thread may read.
+// Io thread only, except is_open() and closes_at(), which any thread may read (metrics).
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -44,7 +45,7 @@ private:
     std::unique_ptr<Timer> timer_;
     std::atomic<bool> open_{false};
     std::chrono::steady_clock::time_point ends_{};
-    std::chrono::system_clock::time_point ends_wall_{};
+    std::atomic<std::int64_t> ends_wall_ms_{0};  // system clock, ms since the epoch; 0 = closed
     std::vector<std::function<void(bool)>> observers_;
 };
 

@@ -219,3 +219,17 @@ TEST_CASE("property: any request line (random bytes and mutated commands) gets a
     // Whatever was opened, its time is within the 1-86400 s bound.
     CHECK(rig.pairing.window().time_left() <= 86400s);
 }
+
+TEST_CASE("the closes-at metric follows a window opened again while open, and is 0 once closed") {
+    Rig rig;
+    handle_control_request(rig.pairing, "pair open 60");
+    const auto first = rig.pairing.window().closes_at();
+    handle_control_request(rig.pairing, "pair open 3600");
+    CHECK(rig.pairing.window().closes_at() - first >= 3500s);
+    const auto expected = std::chrono::duration_cast<std::chrono::seconds>(
+                              rig.pairing.window().closes_at().time_since_epoch()).count();
+    CHECK(rig.registry.render().find("hubgate_pairing_window_closes_at_seconds " + std::to_string(expected)) !=
+          std::string::npos);
+    handle_control_request(rig.pairing, "pair close");
+    CHECK(rig.registry.render().find("hubgate_pairing_window_closes_at_seconds 0\n") != std::string::npos);
+}
