@@ -543,7 +543,10 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         if (!ident || !psk) return;
         const std::string id(reinterpret_cast<const char*>(ident->s), ident->length);
         if (auto rec = devices.find(id); rec && !rec->key.empty()) return;
-        if (!enroll(s, id, std::string_view(reinterpret_cast<const char*>(psk->s), psk->length))) return;
+        const auto refusal = enroll(s, id, std::string_view(reinterpret_cast<const char*>(psk->s), psk->length));
+        if (!refusal) return;
+        count_refusal(refusal->counter_reason);
+        spdlog::warn("coap: {} DTLS session of '{}' ended: {}", peer_text(s), id.substr(0, 128), refusal->text);
         refused_sessions.insert(s);
         // Not from inside libcoap's handshake callback: on the loop, if the session still exists.
         asio::post(io, [w = weak_from_this(), s] {
