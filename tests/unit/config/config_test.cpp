@@ -235,8 +235,8 @@ TEST_CASE("integers that overflow the target type are out-of-range errors") {
 TEST_CASE("store.commit_window_ms is read, 0 turns the window off, and over 1000 ms is refused at its line") {
     TempDir dir;
     auto loaded = load_text(dir, kMinimal + "[store]\ncommit_window_ms = 0\n");
-    REQUIRE(loaded.config);
-    CHECK(loaded.config->store.commit_window_ms == 0);
+    REQUIRE(loaded.result.config);
+    CHECK(loaded.result.config->store.commit_window_ms == 0);
     const auto what = only_error_at(load_text(dir, kMinimal + "[store]\ncommit_window_ms = 1001\n"), 6);
     CHECK(contains(what, "store.commit_window_ms"));
 }
