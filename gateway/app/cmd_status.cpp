@@ -116,6 +116,19 @@ int cmd_status(const std::string& config_path) {
     }
     std::cout << "pairing:    " << pairing_state << ", " << static_cast<std::uint64_t>(get("hubgate_pairing_pending_devices"))
               << " devices pending\n";
+    // DNS-SD (docs/discovery.md): the listeners avahi-daemon announces for the gateway.
+    std::string discovery_state = "off ([discovery] mdns = false)";
+    if (loaded.config->discovery.mdns) {
+        if (!m.contains("hubgate_discovery_services")) {
+            discovery_state = "nothing to advertise (no listener off loopback)";
+        } else {
+            discovery_state = std::to_string(static_cast<std::uint64_t>(get("hubgate_discovery_registered"))) + " of " +
+                              std::to_string(static_cast<std::uint64_t>(get("hubgate_discovery_services"))) +
+                              " services advertised";
+            if (get("hubgate_discovery_daemon_connected") <= 0) discovery_state += " (avahi-daemon not reachable)";
+        }
+    }
+    std::cout << "discovery:  " << discovery_state << "\n";
     std::cout << "queue:      " << static_cast<std::uint64_t>(get("hubgate_store_messages")) << " messages, "
               << static_cast<std::uint64_t>(get("hubgate_store_bytes")) << " bytes, oldest "
               << human_age(get("hubgate_store_oldest_age_seconds")) << "\n";

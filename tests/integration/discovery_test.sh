@@ -175,7 +175,9 @@ done
 browse() {
   local ns bus
   if [ "$1" = gw ]; then ns=$NS_GW bus=$BUS_GW; else ns=$NS_PEER bus=$BUS_PEER; fi
-  ip netns exec "$ns" env DBUS_SYSTEM_BUS_ADDRESS="$bus" avahi-browse -rpt "$2" 2>/dev/null | python3 -c '
+  # timeout: avahi-browse -rt waits forever when a service goes while it resolves it (its resolver
+  # count is never decremented); a poll that times out just tries again.
+  ip netns exec "$ns" env DBUS_SYSTEM_BUS_ADDRESS="$bus" timeout 8 avahi-browse -rpt "$2" 2>/dev/null | python3 -c '
 import re, sys
 def label(s):
     out = bytearray(); i = 0
@@ -271,6 +273,8 @@ lacks_port _mqtt._tcp 1885 || fail "the listener on 127.0.0.1:1885 is advertised
 [ "$(browse peer _mqtt._tcp | wc -l)" = 2 ] || fail "expected exactly two _mqtt._tcp services: $(browse peer _mqtt._tcp)"
 wait_for 5 "hubgate_discovery_registered = 3" metric_is hubgate_discovery_registered 3
 metric_is hubgate_discovery_daemon_connected 1 || fail "hubgate_discovery_daemon_connected is not 1"
+status_line=$(gw_exec "$HUBGATE" status -c "$D/hubgate.toml" | grep '^discovery:')
+[ "$status_line" = "discovery:  3 of 3 services advertised" ] || fail "hubgate status says: $status_line"
 
 # Interfaces, seen by the gw side's own daemon (which also uses lo): "lan" (0.0.0.0) on lo and the
 # veth, "ops" (bound to the veth's address) on the veth only.
@@ -303,6 +307,9 @@ wait_for 15 "TXT pair=open again" all_pair open
 stop_pidfile "$D/gw/avahi.pid"
 wait_for 5 "hubgate_discovery_daemon_connected = 0 after avahi-daemon stopped" metric_is hubgate_discovery_daemon_connected 0
 metric_is hubgate_discovery_registered 0 || fail "hubgate_discovery_registered is not 0 without a daemon"
+status_line=$(gw_exec "$HUBGATE" status -c "$D/hubgate.toml" | grep '^discovery:')
+[ "$status_line" = "discovery:  0 of 3 services advertised (avahi-daemon not reachable)" ] ||
+  fail "hubgate status without the daemon says: $status_line"
 sleep 1
 t0=$(date +%s.%N)
 start_avahi gw
@@ -331,6 +338,9 @@ kill -TERM "$GW_PID"
 wait "$GW_PID"; rc=$?
 GW_PID=''
 [ $rc = 0 ] || fail "hubgate exited $rc on SIGTERM"
-gone() { [ -z "$(browse peer _mqtt._tcp)" ] && [ -z "$(browse peer _coap._udp)" ]; }
+listed() {  # listed TYPE: the instances browsed on the peer, without resolving them
+  ip netns exec "$NS_PEER" env DBUS_SYSTEM_BUS_ADDRESS="$BUS_PEER" timeout 8 avahi-browse -pt "$1" 2>/dev/null | grep '^+'
+}
+gone() { [ -z "$(listed _mqtt._tcp)" ] && [ -z "$(listed _coap._udp)" ]; }
 wait_for 10 "services withdrawn after the gateway stopped" gone
 note "ok"
