@@ -30,7 +30,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 }  // namespace
 
-TEST_CASE("without [discovery] mDNS is on and the instance is \"hubgate {gateway}\"") {
+TEST_CASE("without [discovery] mDNS is on and the instance is hubgate {gateway}") {
     TempDir dir;
     const auto r = load_text(dir, kMinimal);
     REQUIRE(r.config.has_value());
@@ -71,7 +71,7 @@ TEST_CASE("a control character in the instance name is refused") {
                    "control character"));
 }
 
-TEST_CASE("an instance name over 63 bytes of its own text is refused; {gateway} does not count") {
+TEST_CASE("an instance name over 63 bytes of its own text is refused but {gateway} does not count") {
     TempDir dir;
     const std::string ok = std::string(63, 'x') + "{gateway}";
     CHECK(load_text(dir, kMinimal + "[discovery]\ninstance = \"" + ok + "\"\n").config.has_value());
