@@ -16,7 +16,11 @@ std::string minimal_config(const TempDir& dir, std::uint16_t metrics_port, const
     c << "[gateway]\nid = \"gw-test\"\ndata_dir = \"" << dir.path() << "\"\n\n"
       << "[upstream]\nprofile = \"mqtt\"\nurl = "
       << (upstream_url.rfind('[', 0) == 0 ? upstream_url : "\"" + upstream_url + "\"") << "\n" << upstream_extra << "\n"
-      << "[store]\npath = \"hubgate.db\"\ndurability = \"process\"\n" << store_extra << "\n"
+      << "[store]\npath = \"hubgate.db\"\ndurability = \"process\"\n"
+      // Test devices mostly publish one message at a time, which the commit window would slow to
+      // one per window: tests commit at once unless they ask for a window (mqtt_durability_test).
+      << (store_extra.find("commit_window_ms") == std::string::npos ? "commit_window_ms = 0\n" : "") << store_extra
+      << "\n"
       << "[metrics]\nbind = \"127.0.0.1:" << metrics_port << "\"\n\n"
       << extra;
     return c.str();

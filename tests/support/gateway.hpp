@@ -16,7 +16,8 @@ namespace hubgate::test {
 
 // A config that validates and needs no network peer: mqtt upstream profile pointing at a closed
 // port, no listeners, store and metrics under `dir`. `extra` is appended (more tables);
-// `store_extra` goes inside the [store] table (e.g. "max_messages = 5\non_full = \"reject-new\"\n").
+// `store_extra` goes inside the [store] table (e.g. "max_messages = 5\non_full = \"reject-new\"\n");
+// the store commits at once (commit_window_ms = 0) unless `store_extra` sets commit_window_ms.
 // `upstream_url` replaces the closed port (a test's Mosquitto::url(); a TOML list "[...]" is written as
 // it is); `upstream_extra` goes inside
 // the [upstream] table (e.g. "batch = false\n").
