@@ -102,6 +102,12 @@ struct AsioPoll::Impl {
         }
         pollfd p{w->fd, static_cast<short>(w->events & (AVAHI_WATCH_IN | AVAHI_WATCH_OUT)), 0};
         const int n = ::poll(&p, 1, 0);
+        if (n > 0 && (p.revents & POLLNVAL)) {
+            // Avahi's descriptor was closed under a live watch (our duplicate kept the socket ready):
+            // waiting again would spin. Avahi frees the watch when it notices.
+            spdlog::warn("discovery: Avahi's descriptor {} was closed while watched", w->fd);
+            return;
+        }
         const auto happened = static_cast<AvahiWatchEvent>(n > 0 ? p.revents : 0);
         if (happened & (w->events | AVAHI_WATCH_ERR | AVAHI_WATCH_HUP)) {
             w->revents = happened;

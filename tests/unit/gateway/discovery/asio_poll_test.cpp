@@ -249,3 +249,20 @@ TEST_CASE("a freed timeout never fires, even when its time has come") {
     run_for(io, 30ms);
     CHECK(f.calls == 0);
 }
+
+TEST_CASE("a watch whose descriptor Avahi closed does not spin the loop") {
+    boost::asio::io_context io;
+    AsioPoll poll(io);
+    Pipe p;
+    Seen s;
+    s.api = poll.get();
+    AvahiWatch* w = s.api->watch_new(s.api, p.fds[0], AVAHI_WATCH_IN, on_watch, &s);
+    p.put();
+    ::close(p.fds[0]);  // the duplicate keeps the pipe readable
+    p.fds[0] = -1;
+    io.restart();
+    const auto handlers = io.run_for(50ms);
+    CHECK(handlers <= 2);
+    CHECK(s.calls == 0);
+    s.api->watch_free(w);
+}
