@@ -659,7 +659,7 @@ void Loader::load_discovery(const toml::value& root) {
         why = "has a brace that is not part of {gateway} (the only placeholder)";
     else if (!is_valid_utf8(s))
         why = "is not valid UTF-8";
-    else if (std::any_of(s.begin(), s.end(), [](char c) { return (c >= 0 && c < 0x20) || c == 0x7f; }))
+    else if (std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
         why = "has a control character";
     else if (literal.size() > 63)
         why = "is longer than 63 bytes (a DNS-SD instance name's limit)";
