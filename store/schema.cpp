@@ -87,7 +87,20 @@ constexpr std::string_view kV5 = R"sql(
 ALTER TABLE registered_devices ADD COLUMN enrollment TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<std::string_view, 5> kSteps{kV1, kV2, kV3, kV4, kV5};
+// v6: device twins (docs/twins.md): per device the desired and reported JSON documents (without
+// `$version`) and their versions, each rising by one per change, as IoT Hub's are.
+constexpr std::string_view kV6 = R"sql(
+CREATE TABLE device_twins (
+  id               TEXT    PRIMARY KEY,
+  desired          TEXT    NOT NULL DEFAULT '{}',
+  desired_version  INTEGER NOT NULL DEFAULT 1,
+  reported         TEXT    NOT NULL DEFAULT '{}',
+  reported_version INTEGER NOT NULL DEFAULT 1,
+  updated_ms       INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 6> kSteps{kV1, kV2, kV3, kV4, kV5, kV6};
 
 }  // namespace
 
