@@ -86,7 +86,7 @@ struct Store {
     OnFull on_full = OnFull::drop_oldest;
     Durability durability = Durability::power;
     // At most one outbox commit per this many ms: messages arriving meanwhile wait and share one
-    // transaction and one fsync (SD-card wear); a group of 16 KiB commits at once, and a message
+    // transaction and one fsync (SD-card wear); a group of 12 KiB commits at once, and a message
     // after a quiet spell at once. Bounds the ack latency it adds. 0 = commit at once. docs/store.md.
     std::uint32_t commit_window_ms = 100;
 };

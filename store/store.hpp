@@ -17,6 +17,7 @@
 #include "gateway/model/hub_message.hpp"
 #include "gateway/model/result.hpp"
 #include "store/inbox.hpp"
+#include "store/twins.hpp"
 
 namespace hubgate::store {
 
@@ -75,7 +76,7 @@ struct Options {
     // message bytes (at such rates grouping needs no wait), and acknowledged deletes with no append
     // to ride along commit after remove_delay (a delete is never urgent: a lost one means the hub
     // gets the message again, which at-least-once allows).
-    std::size_t group_commit_bytes = 16 * 1024;
+    std::size_t group_commit_bytes = 12 * 1024;
     std::chrono::milliseconds remove_delay{1000};
     // The writer gives memory back (SQLite cache, malloc_trim) once no write has committed for
     // this long after a spell of work.
@@ -148,6 +149,13 @@ public:
     // DeviceRegistry::routes().
     void device_route(StoredRoute route);
     std::uint64_t inbox_count() const noexcept;  // messages in the inbox; O(1), any thread
+
+    // ---- device twins (twins.cpp, docs/twins.md) ----------------------------------------------
+    // Same queue and commit group as the inbox. twin_get: the device's twin (empty documents at
+    // version 1 if it has none), nullopt if the store failed. twin_update: `change` maps the side's
+    // document to its new text on the writer thread; `done` runs after the COMMIT that holds it.
+    void twin_get(std::string device_id, std::function<void(std::optional<StoredTwin>)> done);
+    void twin_update(std::string device_id, TwinSide side, TwinChange change, std::function<void(TwinUpdate)> done);
 
     struct Impl;
 
