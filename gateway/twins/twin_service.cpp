@@ -1,0 +1,89 @@
+#include "gateway/twins/twin_service.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/twins/twin_json.hpp"
+#include "store/store.hpp"
+
+namespace hubgate::twins {
+
+void TwinService::get_twin(const std::string& device_id, std::function<void(TwinAnswer)> done) {
+    store_.twin_get(device_id, [done = std::move(done)](std::optional<store::StoredTwin> t) {
+        if (!t) {
+            done({503, error_body(503001, "the gateway's store is not available"), 0});
+            return;
+        }
+        done({200, twin_document(t->desired, t->desired_version, t->reported, t->reported_version), 0});
+    });
+}
+
+void TwinService::update_reported(const std::string& device_id, std::string patch,
+                                  std::function<void(TwinAnswer)> done) {
+    store_.twin_update(
+        device_id, store::TwinSide::reported,
+        [patch = std::move(patch)](const std::string& current) { return merge_patch(current, patch); },
+        [done = std::move(done), device_id](store::TwinUpdate u) {
+            if (!u.refusal.empty()) {
+                spdlog::info("twin of device {}: reported patch refused: {}", device_id, u.refusal);
+                done({400, error_body(400004, u.refusal), 0});
+            } else if (!u.committed) {
+                done({503, error_body(503001, "the gateway's store could not commit the patch"), 0});
+            } else {
+                done({204, {}, u.version});
+            }
+        });
+}
+
+void TwinService::update_desired(const std::string& device_id, std::string patch) {
+    const std::string shown = patch.substr(0, 200);
+    store_.twin_update(
+        device_id, store::TwinSide::desired,
+        [patch](const std::string& current) { return merge_patch(current, patch); },
+        [this, device_id, patch, shown](store::TwinUpdate u) {
+            if (!u.refusal.empty()) {
+                spdlog::warn("twin of device {}: desired patch {} refused: {}", device_id, shown, u.refusal);
+                return;
+            }
+            if (!u.committed) {
+                spdlog::error("twin of device {}: desired patch not stored (store failed)", device_id);
+                return;
+            }
+            if (on_desired_) on_desired_(device_id, with_version(patch, u.version), u.version);
+        });
+}
+
+std::size_t TwinService::apply_gateway_desired(std::string_view body) {
+    const auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        spdlog::warn("gateway twin: desired patch is not a JSON object; ignored");
+        return 0;
+    }
+    const auto devices = doc.find("devices");
+    if (devices == doc.end() || !devices->is_object()) return 0;
+    std::size_t n = 0;
+    for (const auto& [key, patch] : devices->items()) {
+        const auto id = decode_key(key);
+        if (!id || id->empty()) {
+            spdlog::warn("gateway twin: desired.devices key '{}' is not an encoded device id; ignored", key.substr(0, 128));
+            continue;
+        }
+        if (patch.is_null()) {
+            // The device's whole section removed: every desired property it had goes.
+            store_.twin_update(
+                *id, store::TwinSide::desired, [](const std::string&) -> Result<std::string> { return std::string("{}"); },
+                [this, id = *id](store::TwinUpdate u) {
+                    if (u.committed && on_desired_) on_desired_(id, with_version("{}", u.version), u.version);
+                });
+        } else if (patch.is_object()) {
+            update_desired(*id, patch.dump());
+        } else {
+            spdlog::warn("gateway twin: desired.devices.{} is not an object; ignored", key.substr(0, 128));
+            continue;
+        }
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace hubgate::twins

@@ -1,0 +1,40 @@
+// Device twins in the store (docs/twins.md): per device the desired and reported JSON documents and
+// their versions. The store keeps text and versions; what a change means (JSON merge-patch) is the
+// caller's function, run on the writer thread inside the commit group so read-modify-write is atomic.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "gateway/model/result.hpp"
+
+namespace hubgate::store {
+
+// A device that never had a twin change reads as empty documents at version 1.
+struct StoredTwin {
+    std::string desired = "{}";
+    std::int64_t desired_version = 1;
+    std::string reported = "{}";
+    std::int64_t reported_version = 1;
+};
+
+enum class TwinSide { desired, reported };
+
+// Given the side's current document, the new one, or an error (nothing is written). It may run more
+// than once (a retried commit group): it must depend on its argument only.
+using TwinChange = std::function<Result<std::string>(const std::string& current)>;
+
+struct TwinUpdate {
+    bool committed = false;   // false: refused by the change (refusal set) or the store failed
+    std::string refusal;      // the change function's error, for the device
+    std::int64_t version = 0; // the side's version after the change
+    std::string document;     // the side's document after the change
+};
+
+// Reads a device's twin through a read-only connection of its own (the CLI: `devices show`).
+// nullopt: the device has no twin row yet.
+Result<std::optional<StoredTwin>> read_twin(const std::string& db_path, const std::string& device_id);
+
+}  // namespace hubgate::store
