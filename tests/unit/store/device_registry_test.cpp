@@ -36,7 +36,7 @@ TEST_CASE("a registry opened before any gateway creates a store the gateway then
     StoreFixture f;
     {
         auto reg = open_registry(f.options.limits.path);
-        REQUIRE(reg->add({"pump-7", "a2V5", "pumps", 42, "pump-7-*"}).value());
+        REQUIRE(reg->add({"pump-7", "a2V5", "pumps", 42, "pump-7-*", ""}).value());
     }
     auto store = f.open();  // same schema version, nothing to migrate
     auto reg = open_registry(f.options.limits.path, false);
@@ -60,8 +60,8 @@ TEST_CASE("without create, a missing store is an error and no file is made") {
 TEST_CASE("adding an id twice keeps the first key") {
     StoreFixture f;
     auto reg = open_registry(f.options.limits.path);
-    CHECK(reg->add({"dev-1", "Zmlyc3Q=", "", 0, ""}).value());
-    CHECK_FALSE(reg->add({"dev-1", "c2Vjb25k", "m", 0, ""}).value());
+    CHECK(reg->add({"dev-1", "Zmlyc3Q=", "", 0, "", ""}).value());
+    CHECK_FALSE(reg->add({"dev-1", "c2Vjb25k", "m", 0, "", ""}).value());
     const auto devices = reg->registered().value();
     REQUIRE(devices.size() == 1);
     CHECK(devices[0].key == "Zmlyc3Q=");
@@ -72,7 +72,7 @@ TEST_CASE("adding an id twice keeps the first key") {
 TEST_CASE("registered devices are listed by id and remove takes one out") {
     StoreFixture f;
     auto reg = open_registry(f.options.limits.path);
-    for (const char* id : {"c", "a", "b"}) REQUIRE(reg->add({id, "a2V5", "", 0, ""}).value());
+    for (const char* id : {"c", "a", "b"}) REQUIRE(reg->add({id, "a2V5", "", 0, "", ""}).value());
     CHECK(ids(reg->registered().value()) == std::vector<std::string>{"a", "b", "c"});
     CHECK(reg->remove("b").value());
     CHECK_FALSE(reg->remove("b").value());
@@ -87,7 +87,7 @@ TEST_CASE("the registry works beside a running store: sees its seen ids, and rem
     REQUIRE(seen_sync(*store, "lamp-1"));
     auto reg = open_registry(f.options.limits.path, false);
     CHECK(reg->seen().value() == std::vector<std::string>{"lamp-1", "lamp-2"});
-    REQUIRE(reg->add({"pump-1", "a2V5", "", 0, ""}).value());
+    REQUIRE(reg->add({"pump-1", "a2V5", "", 0, "", ""}).value());
     CHECK(reg->remove("lamp-1").value());
     CHECK(reg->seen().value() == std::vector<std::string>{"lamp-2"});
     CHECK(ids(reg->registered().value()) == std::vector<std::string>{"pump-1"});

@@ -33,7 +33,7 @@ TEST_CASE("failures are forgotten after 5 minutes without one") {
     CHECK(t.failed("10.0.0.9", t0 + 299s + 300s) == 0ms);
 }
 
-TEST_CASE("at most max_sources addresses are tracked; forgotten ones make room") {
+TEST_CASE("at most max_sources addresses are tracked, forgotten ones make room") {
     AuthThrottle::Options o;
     o.max_sources = 3;
     AuthThrottle t(o);
