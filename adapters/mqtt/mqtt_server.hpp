@@ -21,6 +21,7 @@ class io_context;
 namespace hubgate {
 class DeviceDirectory;
 class IngestSink;
+class TwinSink;
 namespace metrics {
 class Registry;
 }
@@ -54,6 +55,9 @@ struct ServerOptions {
     // Pairing (docs/pairing.md): keys derived from enrollment groups for unknown devices, and the
     // slow-down of repeated refusals from one address. Null: neither. Owned by gateway/app.
     pairing::Pairing* pairing = nullptr;
+    // Device twins (docs/twins.md). Null: the `$iothub/twin` and `$iothub/methods` filters are refused
+    // as before. Owned by gateway/app.
+    TwinSink* twins = nullptr;
 };
 
 class MqttServer final : public C2dDeliverer {
@@ -77,6 +81,10 @@ public:
 
     void deliver(std::string device_id, HubMessage m, std::function<void(DeliveryOutcome)> done) override;
     void set_reachability_listener(std::function<void(const std::string&, bool)> fn) override;
+    // Any thread: a desired-property change for `device_id` (body with `$version`), sent to its
+    // connection if it is connected here and subscribed to desired patches; otherwise it reads the
+    // change with its next GET.
+    void twin_desired(std::string device_id, std::string body, std::int64_t version);
 
     struct Core;
 

@@ -89,6 +89,7 @@ void MqttServer::Core::detach(Session* s, bool clean_session) {
         auto& p = persistent[id];
         p.c2d_subscribed = s->c2d_subscribed();
         p.filters = s->filters();
+        p.twin_subs = s->twin_subs();
     }
     if (s->reachable()) set_reachable(id, false);
 }
@@ -269,6 +270,14 @@ void MqttServer::deliver(std::string device_id, HubMessage m, std::function<void
             return;
         }
         s->deliver(device_id, m, std::move(done));
+    });
+}
+
+void MqttServer::twin_desired(std::string device_id, std::string body, std::int64_t version) {
+    asio::post(core_->io, [core = core_, device_id = std::move(device_id), body = std::move(body), version] {
+        auto it = core->by_device.find(device_id);
+        if (it == core->by_device.end()) return;
+        if (auto s = it->second.lock()) s->send_desired(body, version);
     });
 }
 

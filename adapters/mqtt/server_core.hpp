@@ -40,6 +40,7 @@ struct GrantedFilter {
 struct PersistentSession {
     bool c2d_subscribed = false;
     std::vector<GrantedFilter> filters;  // granted on a rule listener
+    unsigned twin_subs = 0;              // IoT Hub's twin and method filters (TwinFilterBit)
 };
 
 struct Counters {

@@ -240,6 +240,7 @@ bool Session::handle_connect(const Frame& f) {
         const PersistentSession& kept = core_.persistent[device_id_];
         c2d_subscribed_ = kept.c2d_subscribed;
         filters_ = kept.filters;
+        twin_subs_ = kept.twin_subs;
         if (reachable()) core_.set_reachable(device_id_, true);
     }
     arm_idle_timer();
@@ -259,6 +260,9 @@ bool Session::handle_publish(const Frame& f) {
         return false;
     }
     // The retain flag is accepted and ignored: the gateway keeps no retained messages.
+    if (core_.options.twins) {
+        if (const auto twin = parse_twin_request(p.topic)) return handle_twin_request(p, *twin);
+    }
     const auto topic = parse_d2c_topic(p.topic);
     if (!topic) {
         HubMessage m;
@@ -314,7 +318,12 @@ bool Session::handle_subscribe(const Frame& f) {
     const bool was_reachable = reachable();
     for (const TopicFilter& tf : r.value.filters) {
         const std::uint8_t granted = tf.qos > 1 ? 1 : tf.qos;  // QoS 2 is granted as QoS 1, as IoT Hub does
-        if (is_c2d_filter(tf.filter, device_id_)) {
+        if (const unsigned bit = twin_filter_bit(tf.filter); bit != 0 && core_.options.twins) {
+            codes.push_back(0);  // IoT Hub's twin and method topics are QoS 0
+            twin_subs_ |= bit;
+            if (auto it = core_.persistent.find(device_id_); it != core_.persistent.end())
+                it->second.twin_subs = twin_subs_;
+        } else if (is_c2d_filter(tf.filter, device_id_)) {
             codes.push_back(granted);
             c2d = true;
         } else if (any_filter && valid_topic_filter(tf.filter)) {
@@ -355,10 +364,13 @@ bool Session::handle_unsubscribe(const Frame& f) {
     const bool was_reachable = reachable();
     for (const TopicFilter& tf : r.value.filters) {
         if (is_c2d_filter(tf.filter, device_id_) && c2d_subscribed_) c2d_subscribed_ = false;
+        twin_subs_ &= ~twin_filter_bit(tf.filter);
         std::erase_if(filters_, [&](const GrantedFilter& g) { return g.filter == tf.filter; });
     }
-    if (auto it = core_.persistent.find(device_id_); it != core_.persistent.end())
+    if (auto it = core_.persistent.find(device_id_); it != core_.persistent.end()) {
         it->second.c2d_subscribed = c2d_subscribed_;
+        it->second.twin_subs = twin_subs_;
+    }
     if (was_reachable && !reachable()) core_.set_reachable(device_id_, false);
     encode_unsuback(out_, r.value.packet_id);
     return true;

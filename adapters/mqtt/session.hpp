@@ -19,7 +19,9 @@
 
 #include "adapters/mqtt/codec.hpp"
 #include "adapters/mqtt/server_core.hpp"
+#include "adapters/mqtt/topics.hpp"
 #include "gateway/pipeline/ingest.hpp"
+#include "gateway/pipeline/twins.hpp"
 
 namespace hubgate::mqtt {
 
@@ -44,6 +46,11 @@ public:
     // a rule listener (commodity devices subscribe to their own command topics).
     bool reachable() const noexcept { return c2d_subscribed_ || !filters_.empty(); }
     const std::vector<GrantedFilter>& filters() const noexcept { return filters_; }
+    // Which of IoT Hub's twin and method filters it holds (TwinFilterBit, topics.hpp).
+    unsigned twin_subs() const noexcept { return twin_subs_; }
+    // A desired-property change for this connection's device (session_twin.cpp): sent QoS 0 on
+    // `$iothub/twin/PATCH/properties/desired/?$version=V` when it subscribed to desired patches.
+    void send_desired(const std::string& body, std::int64_t version);
     // Publishes one C2D message for `device` (this connection's device, or a child of this bridge)
     // on the topic its rule's c2d_topic gives, else IoT Hub's devicebound topic, at QoS min(1,
     // granted); `done` gets completed on PUBACK (at QoS 0: once sent), unreachable when no
@@ -88,6 +95,9 @@ private:
     bool handle_subscribe(const Frame& f);
     bool handle_unsubscribe(const Frame& f);
     bool handle_puback(const Frame& f);
+    // Twin requests (session_twin.cpp): answered on `$iothub/twin/res/...` once the store replied.
+    bool handle_twin_request(const PublishPacket& p, const TwinRequest& r);
+    void send_twin_answer(const std::string& rid, const TwinAnswer& a);
     // The rules path (session_rules.cpp): a topic outside the IoT Hub dialect.
     enum class Fate { store, ack_drop, close };
     Fate translate_publish(std::string_view topic, std::string_view payload, HubMessage& out, bool will = false);
@@ -152,6 +162,7 @@ private:
     };
     std::optional<WillMessage> will_;
     std::vector<GrantedFilter> filters_;  // granted on a rule listener (any filter, QoS <= 1)
+    unsigned twin_subs_ = 0;              // TwinFilterBit mask
 
     std::uint16_t next_packet_id_ = 1;
     std::unordered_map<std::uint16_t, std::function<void(DeliveryOutcome)>> c2d_inflight_;

@@ -99,3 +99,38 @@ bool valid_topic_filter(std::string_view filter) noexcept {
 }
 
 }  // namespace hubgate::mqtt
+
+namespace hubgate::mqtt {
+
+unsigned twin_filter_bit(std::string_view filter) noexcept {
+    if (filter == "$iothub/twin/res/#") return kTwinResponses;
+    if (filter == "$iothub/twin/PATCH/properties/desired/#") return kTwinDesired;
+    if (filter == "$iothub/methods/POST/#") return kMethods;
+    return 0;
+}
+
+std::optional<TwinRequest> parse_twin_request(std::string_view topic) noexcept {
+    constexpr std::string_view prefix = "$iothub/twin/";
+    if (!topic.starts_with(prefix)) return std::nullopt;
+    std::string_view rest = topic.substr(prefix.size());
+    std::string_view query;
+    if (const auto q = rest.find('?'); q != std::string_view::npos) {
+        query = rest.substr(q + 1);
+        rest = rest.substr(0, q);
+    }
+    TwinRequest r;
+    if (rest == "GET/" || rest == "GET") r.kind = TwinRequest::Kind::get;
+    else if (rest == "PATCH/properties/reported/" || rest == "PATCH/properties/reported")
+        r.kind = TwinRequest::Kind::patch_reported;
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view kv = query.substr(0, amp);
+        if (kv.starts_with("$rid=")) r.rid = kv.substr(5);
+        else if (kv.starts_with("%24rid=")) r.rid = kv.substr(7);
+        if (amp == std::string_view::npos) break;
+        query = query.substr(amp + 1);
+    }
+    return r;
+}
+
+}  // namespace hubgate::mqtt

@@ -30,6 +30,7 @@
 #include "gateway/pairing/pairing.hpp"
 #include "gateway/relay/relay.hpp"
 #include "gateway/translate/translator.hpp"
+#include "gateway/twins/twin_service.hpp"
 #include "gateway/upstream/upstream_client.hpp"
 #include "store/device_registry.hpp"
 #include "store/store.hpp"
@@ -123,6 +124,7 @@ struct App::Impl {
     std::unique_ptr<store::Store> store;
     std::unique_ptr<StoreIngest> ingest;
     std::unique_ptr<translate::Translator> translator;
+    std::unique_ptr<twins::TwinService> twins;  // device twins (docs/twins.md)
     std::unique_ptr<mqtt::MqttServer> mqtt;
     std::unique_ptr<coap::CoapServer> coap;
     std::unique_ptr<upstream::UpstreamClient> upstream;
@@ -236,7 +238,13 @@ int App::Impl::run() {
     mqtt_opts.listeners = cfg.listeners;
     mqtt_opts.translator = translator.get();
     mqtt_opts.pairing = pairing.get();
+    twins = std::make_unique<twins::TwinService>(*store);
+    mqtt_opts.twins = twins.get();
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
+    // A desired change committed to the store reaches the device if it is connected and subscribed.
+    twins->set_desired_listener([this](const std::string& device, std::string body, std::int64_t version) {
+        mqtt->twin_desired(device, std::move(body), version);
+    });
     // New seen ids are persisted by the store; the C2D relay hooks the upstream listener before the
     // upstream connects, so messages a broker kept for the gateway are not acknowledged unseen.
     devices.set_seen_listener([this](const std::string& id) { store->device_seen(id); });
@@ -256,6 +264,8 @@ int App::Impl::run() {
         return std::nullopt;
     });
     c2d->start();
+    // Desired changes for local devices arrive in the gateway's own twin (`desired.devices.<D>`).
+    upstream->set_twin_listener([this](const std::string& body) { twins->apply_gateway_desired(body); });
     upstream->start();
 
     if (auto err = mqtt->start()) {

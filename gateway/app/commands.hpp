@@ -18,6 +18,8 @@ int cmd_devices_add(const std::string& config_path, const std::string& id, const
                     const std::string& host, const std::string& children = {}, bool qr = false);
 int cmd_devices_list(const std::string& config_path);
 int cmd_devices_remove(const std::string& config_path, const std::string& id);
+// Prints the device's twin as the SDKs' GET gets it (docs/twins.md).
+int cmd_devices_show(const std::string& config_path, const std::string& id);
 // Pairing (cmd_pair.cpp): act on the running gateway through its control socket (exit 3 without one).
 int cmd_pair_open(const std::string& config_path, long seconds);  // 0: [pairing] window_seconds
 int cmd_pair_close(const std::string& config_path);

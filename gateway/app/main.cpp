@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
     auto* dev_remove = devices->add_subcommand("remove", "remove a registered or seen device");
     add_config(dev_remove);
     dev_remove->add_option("device", device_id, "device id")->required();
+    auto* dev_show = devices->add_subcommand("show", "print a device's twin (desired and reported properties, versions)");
+    add_config(dev_show);
+    dev_show->add_option("device", device_id, "device id")->required();
 
     auto* dev_pending = devices->add_subcommand(
         "pending", "devices refused while the pairing window was closed: ID ENROLLMENT ADDRESS FIRST LAST COUNT");
@@ -115,6 +118,7 @@ int main(int argc, char** argv) {
     if (dev_add->parsed()) return cmd_devices_add(config_path, device_id, module_id, hostname, children, qr);
     if (dev_list->parsed()) return cmd_devices_list(config_path);
     if (dev_remove->parsed()) return cmd_devices_remove(config_path, device_id);
+    if (dev_show->parsed()) return cmd_devices_show(config_path, device_id);
     if (dev_pending->parsed()) return cmd_devices_pending(config_path);
     if (dev_approve->parsed()) return cmd_devices_approve(config_path, device_id);
     if (dev_key->parsed()) return cmd_devices_key(config_path, device_id, enrollment);

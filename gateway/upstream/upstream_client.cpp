@@ -221,6 +221,10 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     std::thread worker;
     std::function<void(bool, std::uint64_t)> state_listener;
     std::function<void(const std::string&, const std::string&)> message_listener;
+    // Desired-property patches of the gateway's own twin (docs/twins.md): `devices/{gw}/` + IoT
+    // Hub's topic on the mqtt profile, IoT Hub's own on azure-iot-hub.
+    std::function<void(const std::string&)> twin_listener;
+    std::string twin_prefix;
     // The client of the current connection attempt; a new one per attempt, so that publishes left
     // pending by a dropped connection die with their client instead of being resent by Paho after we
     // already told the caller they failed.
@@ -279,6 +283,9 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 gw = opts.gateway_id;
         }
         c2d_filter = "devices/" + gw + "/messages/devicebound/#";
+        twin_prefix = opts.upstream.profile == config::UpstreamProfile::mqtt
+                          ? "devices/" + gw + "/$iothub/twin/PATCH/properties/desired/"
+                          : std::string("$iothub/twin/PATCH/properties/desired/");
         if (opts.upstream.profile == config::UpstreamProfile::mqtt) {
             nodes = opts.upstream.urls;
             if (nodes.empty()) nodes.push_back(opts.upstream.url);
@@ -385,11 +392,32 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
 
     void on_message(const mqtt::const_message_ptr& msg) {
         std::function<void(const std::string&, const std::string&)> listener;
+        std::function<void(const std::string&)> twins;
         {
             std::lock_guard lock(mu);
             listener = message_listener;
+            twins = twin_listener;
+        }
+        if (msg->get_topic().starts_with(twin_prefix)) {
+            if (twins) twins(msg->get_payload_str());
+            return;
         }
         if (listener) listener(msg->get_topic(), msg->get_payload_str());
+    }
+
+    // The gateway's desired-property patches: QoS 1 on a broker (it keeps them for the gateway's
+    // session while it is away), QoS 0 on IoT Hub (its twin topics are QoS 0).
+    void subscribe_twin(mqtt::async_client& cli) {
+        {
+            std::lock_guard lock(mu);
+            if (!twin_listener) return;
+        }
+        const int qos = opts.upstream.profile == config::UpstreamProfile::mqtt ? 1 : 0;
+        try {
+            cli.subscribe(twin_prefix + "#", qos);
+        } catch (const mqtt::exception& e) {
+            spdlog::warn("upstream: subscribing to {}# failed: {}", twin_prefix, e.what());
+        }
     }
 
     bool is_stopping() {
@@ -647,6 +675,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                     }
                 }
             }
+            if (cli) subscribe_twin(*cli);
             if (!cli) {
                 if (!failure) break;  // stop() cut the attempt short
                 note_connect_failure(params ? params->uri : std::string("upstream"), *failure);
@@ -818,6 +847,11 @@ const std::string& UpstreamClient::gateway_device_id() const { return impl_->gw;
 
 bool UpstreamClient::publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done) {
     return impl_->publish(topic, std::move(payload), std::move(done));
+}
+
+void UpstreamClient::set_twin_listener(std::function<void(const std::string& body)> listener) {
+    std::lock_guard lock(impl_->mu);
+    impl_->twin_listener = std::move(listener);
 }
 
 void UpstreamClient::set_message_listener(

@@ -93,6 +93,11 @@ public:
     // message before returning). Set before start(): a broker delivers a session's queued messages
     // right after CONNACK, and without a listener they would be acknowledged and lost.
     void set_message_listener(std::function<void(const std::string& topic, const std::string& payload)> listener);
+    // Device twins (docs/twins.md): once set (before start()), every connect also subscribes to the
+    // gateway's own desired-property patches (`devices/{gw}/$iothub/twin/PATCH/properties/desired/#`
+    // on the mqtt profile, IoT Hub's `$iothub/twin/PATCH/properties/desired/#` on azure-iot-hub) and
+    // their bodies go to the listener (Paho's thread) instead of the message listener.
+    void set_twin_listener(std::function<void(const std::string& body)> listener);
 
 private:
     struct Impl;

@@ -84,3 +84,27 @@ TEST_CASE("a topic filter is valid only with # last and alone, + alone in its le
     for (const char* ok : {"#", "a/#", "+/+", "a/+/b", "cmnd/plug-1/#", "a//b"}) CHECK(valid_topic_filter(ok));
     for (const char* bad : {"", "a/#/b", "a#", "a/b#", "a+/b", "+a"}) CHECK_FALSE(valid_topic_filter(bad));
 }
+
+TEST_CASE("IoT Hub's three twin and method filters are recognised exactly, nothing else") {
+    CHECK(twin_filter_bit("$iothub/twin/res/#") == kTwinResponses);
+    CHECK(twin_filter_bit("$iothub/twin/PATCH/properties/desired/#") == kTwinDesired);
+    CHECK(twin_filter_bit("$iothub/methods/POST/#") == kMethods);
+    for (const char* other : {"$iothub/#", "$iothub/twin/#", "$iothub/twin/res/+", "devices/d/messages/devicebound/#", ""})
+        CHECK(twin_filter_bit(other) == 0);
+}
+
+TEST_CASE("a twin request topic yields its operation and $rid") {
+    auto r = parse_twin_request("$iothub/twin/GET/?$rid=42");
+    REQUIRE(r);
+    CHECK(r->kind == TwinRequest::Kind::get);
+    CHECK(r->rid == "42");
+    r = parse_twin_request("$iothub/twin/PATCH/properties/reported/?$rid=a-7&$version=3");
+    REQUIRE(r);
+    CHECK(r->kind == TwinRequest::Kind::patch_reported);
+    CHECK(r->rid == "a-7");
+    r = parse_twin_request("$iothub/twin/PATCH/properties/desired/?$rid=1");
+    REQUIRE(r);
+    CHECK(r->kind == TwinRequest::Kind::other);
+    CHECK_FALSE(parse_twin_request("devices/d/messages/events/"));
+    CHECK_FALSE(parse_twin_request("$iothub/methods/res/200/?$rid=1"));
+}
