@@ -26,6 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "tests/support/device_load.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/hub_c2d.hpp"
 #include "tests/support/hub_messages.hpp"
@@ -127,22 +128,6 @@ private:
     std::vector<ReceivedMessage> received_;
 };
 
-struct DeviceLoad {
-    std::string id;
-    int acked = 0;
-    std::vector<std::string> failures;
-};
-
-std::string chunk_lines(const std::string& id, int first) {
-    std::string lines;
-    for (int i = first; i < first + kChunk; ++i) {
-        std::string line = body_key(id, i) + ":{\"t\":21.5,\"pad\":\"";
-        line.append(line.size() < 198 ? 198 - line.size() : 0, 'x');
-        lines += line + "\"}\n";
-    }
-    return lines;
-}
-
 // Which of the three urls the gateway reports in use (hubgate_upstream_node{url} = 1); 0 if none.
 int node_in_use(Gateway& gw, const RabbitCluster& cluster) {
     for (int n = 1; n <= 3; ++n)
@@ -198,22 +183,9 @@ TEST_CASE("a 3-node RabbitMQ cluster: the node in use is killed under load, the 
     std::atomic<bool> stop_load{false};
     std::vector<std::thread> devices;
     for (auto& load : loads)
-        devices.emplace_back([&dir, &load, &stop_load, device_port] {
-            for (int chunk = 0; !stop_load; ++chunk) {
-                const int first = chunk * kChunk;
-                const auto file = dir.write("lines-" + load.id + "-" + std::to_string(chunk) + ".txt",
-                                            chunk_lines(load.id, first));
-                const auto r = mosquitto_pub_lines(device_port, load.id, device_token(load.id, kKey),
-                                                   "devices/" + load.id + "/messages/events/kind=telemetry.v1", file);
-                if (r.exit_code != 0) {
-                    load.failures.push_back("chunk " + std::to_string(chunk) + ": exit " +
-                                            std::to_string(r.exit_code) + ": " + r.output.substr(0, 300));
-                    return;
-                }
-                load.acked = first + kChunk;
-                std::this_thread::sleep_for(20ms);
-            }
-        });
+        devices.push_back(start_device_load(dir, load, device_port, kKey,
+                                            "devices/" + load.id + "/messages/events/kind=telemetry.v1", kChunk, 20ms,
+                                            stop_load));
 
     // Load flows through node 1 for a while, then node 1 dies.
     REQUIRE(eventually([&] { return gw.metric("hubgate_upstream_messages_relayed_total") >= 6000; }, 60s));

@@ -22,6 +22,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "tests/support/device_load.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/hub_messages.hpp"
 #include "tests/support/mosquitto.hpp"
@@ -123,24 +124,6 @@ private:
     std::thread worker_;
 };
 
-// One device's load: mosquitto_pub -l runs of kChunk QoS 1 lines (`{device}/{n}:...`, ~200 bytes,
-// as RelayRig writes them) until told to stop. A run that exits 0 had every line acknowledged.
-struct DeviceLoad {
-    std::string id;
-    int acked = 0;                // lines 0..acked-1 were acknowledged by the gateway
-    std::vector<std::string> failures;
-};
-
-std::string chunk_lines(const std::string& id, int first) {
-    std::string lines;
-    for (int i = first; i < first + kChunk; ++i) {
-        std::string line = body_key(id, i) + ":{\"t\":21.5,\"pad\":\"";
-        line.append(line.size() < 198 ? 198 - line.size() : 0, 'x');
-        lines += line + "\"}\n";
-    }
-    return lines;
-}
-
 }  // namespace
 
 TEST_CASE("a hub flapping five times under QoS 1 load loses nothing acknowledged and gets the backlog within 2 s "
@@ -165,22 +148,9 @@ TEST_CASE("a hub flapping five times under QoS 1 load loses nothing acknowledged
     std::atomic<bool> stop_load{false};
     std::vector<std::thread> devices;
     for (auto& load : loads)
-        devices.emplace_back([&dir, &load, &stop_load, device_port] {
-            for (int chunk = 0; !stop_load; ++chunk) {
-                const int first = chunk * kChunk;
-                const auto file = dir.write("lines-" + load.id + "-" + std::to_string(chunk) + ".txt",
-                                            chunk_lines(load.id, first));
-                const auto r = mosquitto_pub_lines(device_port, load.id, device_token(load.id, kKey),
-                                                   "devices/" + load.id + "/messages/events/kind=telemetry", file);
-                if (r.exit_code != 0) {
-                    load.failures.push_back("chunk " + std::to_string(chunk) + ": exit " +
-                                            std::to_string(r.exit_code) + ": " + r.output.substr(0, 300));
-                    return;  // which of its lines were acknowledged is unknown: stop counting here
-                }
-                load.acked = first + kChunk;
-                std::this_thread::sleep_for(30ms);
-            }
-        });
+        devices.push_back(start_device_load(dir, load, device_port, kKey,
+                                            "devices/" + load.id + "/messages/events/kind=telemetry", kChunk, 30ms,
+                                            stop_load));
 
     // The flaps. While the hub is up, the gateway's connected gauge is polled: how long after each
     // return the gateway was back (diagnostics; the bound is on the backlog, below).
