@@ -17,6 +17,9 @@ HUBGATE=$(readlink -f "${1:?usage: discovery_test.sh HUBGATE}")
 GW_ADDR=169.254.77.1
 PEER_ADDR=169.254.77.2
 METRICS_PORT=19473   # inside the gw namespace: its own loopback
+HUB_PORT=19474       # the hub (a mosquitto), inside the gw namespace too
+# The enrollment group's key: all a new device is flashed with (no gateway address).
+GROUP_KEY=$(head -c 32 /dev/urandom | base64)
 
 fail() { echo "FAIL: $*" >&2; [ -n "${D:-}" ] && [ -f "$D/gw.log" ] && { echo "--- gateway log (tail)" >&2; tail -25 "$D/gw.log" >&2; }; exit 1; }
 note() { echo "discovery_test: $*"; }
@@ -24,7 +27,7 @@ note() { echo "discovery_test: $*"; }
 if [ "$(id -u)" != 0 ]; then
   echo "SKIP: discovery_test needs root to make network namespaces (ip netns add)"; exit 77
 fi
-for t in ip dbus-daemon avahi-daemon avahi-browse python3 curl; do
+for t in ip dbus-daemon avahi-daemon avahi-browse python3 curl mosquitto mosquitto_pub mosquitto_sub; do
   command -v "$t" >/dev/null || fail "$t is missing (run scripts/install-deps.sh)"
 done
 
@@ -247,13 +250,25 @@ auth = "none"
 module_id = "local"
 [upstream]
 profile = "mqtt"
-url = "tcp://127.0.0.1:9"
+url = "tcp://127.0.0.1:$HUB_PORT"
 [metrics]
 bind = "127.0.0.1:$METRICS_PORT"
 [discovery]
 mdns = true
+[[enrollment]]
+id = "sensors"
+key = "$GROUP_KEY"
+module_id = "sensors"
+register = "window"
 EOF
 "$HUBGATE" check-config -c "$D/hubgate.toml" >/dev/null || fail "the test's config does not load"
+
+# The hub: a mosquitto on the gw namespace's loopback, and a subscriber recording what reaches it.
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\npersistence false\n' "$HUB_PORT" >"$D/hub.conf"
+ip netns exec "$NS_GW" mosquitto -c "$D/hub.conf" >"$D/hub.log" 2>&1 &
+hub_up() { ip netns exec "$NS_GW" bash -c "echo >/dev/tcp/127.0.0.1/$HUB_PORT" 2>/dev/null; }
+wait_for 10 "the hub (mosquitto) listens in the gw namespace" hub_up
+ip netns exec "$NS_GW" mosquitto_sub -p "$HUB_PORT" -q 1 -t 'devices/+/messages/events/#' -v >"$D/hub.txt" 2>&1 &
 
 # `hubgate pair open|close` when this binary has it (the pairing window drives TXT pair=); else the
 # test hook (HUBGATE_TEST_PAIR_SIGNAL: SIGUSR2 toggles pair=).
@@ -312,6 +327,35 @@ pair close
 wait_for 15 "TXT pair=closed on all three services" all_pair closed
 pair open
 wait_for 15 "TXT pair=open again" all_pair open
+
+# The README's pairing flow, end to end: a device that holds only the group key and its own id, on
+# the peer's side of the link, finds the gateway by DNS-SD (an MQTT service with auth=sas and
+# pair=open), derives its key and SAS token as DPS devices do (not with hubgate's code), connects to
+# the address and port it resolved, and its first message reaches the hub. It is now registered.
+if [ $PAIR_CLI = 1 ]; then
+  found=$(browse peer _mqtt._tcp | grep 'auth=sas' | grep 'pair=open' | head -1)
+  dev_addr=$(cut -d'|' -f3 <<<"$found"); dev_port=$(cut -d'|' -f4 <<<"$found")
+  [ -n "$dev_addr" ] && [ -n "$dev_port" ] || fail "the new device found no MQTT service with auth=sas and pair=open"
+  token=$(python3 - "$GROUP_KEY" sensor-17 gw-disc <<'PY'
+import base64, hashlib, hmac, sys, time, urllib.parse
+group, dev, host = sys.argv[1:4]
+key = base64.b64encode(hmac.new(base64.b64decode(group), dev.encode(), hashlib.sha256).digest())
+sr = urllib.parse.quote(f"{host}/devices/{dev}", safe="")
+se = int(time.time()) + 3600
+sig = base64.b64encode(hmac.new(base64.b64decode(key), f"{sr}\n{se}".encode(), hashlib.sha256).digest()).decode()
+print(f"SharedAccessSignature sr={sr}&sig={urllib.parse.quote(sig, safe='')}&se={se}")
+PY
+)
+  ip netns exec "$NS_PEER" mosquitto_pub -V mqttv311 -h "$dev_addr" -p "$dev_port" -i sensor-17 \
+    -u "gw-disc/sensor-17/?api-version=2021-04-12" -P "$token" -q 1 \
+    -t 'devices/sensor-17/messages/events/' -m '{"temperature":21.5}' >"$D/device.log" 2>&1 ||
+    fail "the new device could not publish to $dev_addr:$dev_port: $(cat "$D/device.log")"
+  at_hub() { grep -q '"deviceId":"sensor-17","moduleId":"sensors"' "$D/hub.txt"; }
+  wait_for 15 "the new device's first message at the hub (got: $(head -c 300 "$D/hub.txt"))" at_hub
+  gw_exec "$HUBGATE" devices list -c "$D/hubgate.toml" | grep -qE '^sensor-17 +registry' ||
+    fail "sensor-17 is not registered: $(gw_exec "$HUBGATE" devices list -c "$D/hubgate.toml")"
+  note "a device with only the group key found the gateway at $dev_addr:$dev_port by DNS-SD, joined while the window was open, and its first message reached the hub"
+fi
 
 # avahi-daemon restarts under the gateway: the services come back (still pair=open).
 stop_pidfile "$D/gw/avahi.pid"
