@@ -85,6 +85,12 @@ public:
     // connection if it is connected here and subscribed to desired patches; otherwise it reads the
     // change with its next GET.
     void twin_desired(std::string device_id, std::string body, std::int64_t version);
+    // Any thread: invokes direct method `name` on the device's connection
+    // (`$iothub/methods/POST/{name}/?$rid=R`, QoS 0). done(status, payload) runs on the io thread
+    // exactly once: the device's answer, 404 when it is not connected here or holds no
+    // `$iothub/methods/POST/#`, 504 when it does not answer within `timeout`.
+    void invoke_method(std::string device_id, std::string name, std::string payload, std::chrono::milliseconds timeout,
+                       std::function<void(int status, std::string payload)> done);
 
     struct Core;
 

@@ -281,6 +281,20 @@ void MqttServer::twin_desired(std::string device_id, std::string body, std::int6
     });
 }
 
+void MqttServer::invoke_method(std::string device_id, std::string name, std::string payload,
+                               std::chrono::milliseconds timeout, std::function<void(int, std::string)> done) {
+    asio::post(core_->io, [core = core_, device_id = std::move(device_id), name = std::move(name),
+                           payload = std::move(payload), timeout, done = std::move(done)]() mutable {
+        auto it = core->by_device.find(device_id);
+        auto s = it == core->by_device.end() ? nullptr : it->second.lock();
+        if (!s || s->closed()) {
+            done(404, {});
+            return;
+        }
+        s->invoke_method(name, payload, timeout, std::move(done));
+    });
+}
+
 void MqttServer::set_reachability_listener(std::function<void(const std::string&, bool)> fn) {
     core_->reachability = std::move(fn);
 }

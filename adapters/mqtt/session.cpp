@@ -262,6 +262,7 @@ bool Session::handle_publish(const Frame& f) {
     // The retain flag is accepted and ignored: the gateway keeps no retained messages.
     if (core_.options.twins) {
         if (const auto twin = parse_twin_request(p.topic)) return handle_twin_request(p, *twin);
+        if (p.topic.starts_with("$iothub/methods/res/")) return handle_method_response(p);
     }
     const auto topic = parse_d2c_topic(p.topic);
     if (!topic) {
@@ -658,6 +659,12 @@ void Session::close(std::string_view why) {
     auto inflight = std::move(c2d_inflight_);
     c2d_inflight_.clear();
     for (auto& [id, done] : inflight) done(DeliveryOutcome::not_delivered);
+    auto methods = std::move(methods_inflight_);
+    methods_inflight_.clear();
+    for (auto& [rid, m] : methods) {
+        m.timer->cancel();
+        m.done(404, {});  // the device went away before answering
+    }
     // Not when the gateway itself stops: the device is not gone, and its Will (Tasmota's "Offline")
     // would tell the hub a lie.
     if (connected_ && !clean_disconnect_ && will_ && !core_.stopped) publish_will();

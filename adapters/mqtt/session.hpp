@@ -51,6 +51,9 @@ public:
     // A desired-property change for this connection's device (session_twin.cpp): sent QoS 0 on
     // `$iothub/twin/PATCH/properties/desired/?$version=V` when it subscribed to desired patches.
     void send_desired(const std::string& body, std::int64_t version);
+    // A direct method for this connection's device (session_twin.cpp); see MqttServer::invoke_method.
+    void invoke_method(const std::string& name, const std::string& payload, std::chrono::milliseconds timeout,
+                       std::function<void(int, std::string)> done);
     // Publishes one C2D message for `device` (this connection's device, or a child of this bridge)
     // on the topic its rule's c2d_topic gives, else IoT Hub's devicebound topic, at QoS min(1,
     // granted); `done` gets completed on PUBACK (at QoS 0: once sent), unreachable when no
@@ -98,6 +101,14 @@ private:
     // Twin requests (session_twin.cpp): answered on `$iothub/twin/res/...` once the store replied.
     bool handle_twin_request(const PublishPacket& p, const TwinRequest& r);
     void send_twin_answer(const std::string& rid, const TwinAnswer& a);
+    // `$iothub/methods/res/{status}/?$rid=R`: the device's answer to invoke_method.
+    bool handle_method_response(const PublishPacket& p);
+    struct PendingMethod {
+        std::function<void(int, std::string)> done;
+        std::unique_ptr<boost::asio::steady_timer> timer;
+    };
+    std::unordered_map<std::string, PendingMethod> methods_inflight_;
+    std::uint64_t next_method_rid_ = 1;
     // The rules path (session_rules.cpp): a topic outside the IoT Hub dialect.
     enum class Fate { store, ack_drop, close };
     Fate translate_publish(std::string_view topic, std::string_view payload, HubMessage& out, bool will = false);

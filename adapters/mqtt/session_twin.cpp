@@ -69,3 +69,64 @@ void Session::send_desired(const std::string& body, std::int64_t version) {
 }
 
 }  // namespace hubgate::mqtt
+
+namespace hubgate::mqtt {
+
+void Session::invoke_method(const std::string& name, const std::string& payload, std::chrono::milliseconds timeout,
+                            std::function<void(int, std::string)> done) {
+    if (closed_ || !connected_ || !(twin_subs_ & kMethods)) {
+        done(404, {});
+        return;
+    }
+    const std::string rid = std::to_string(next_method_rid_++);
+    topic_scratch_ = "$iothub/methods/POST/" + name + "/?$rid=" + rid;
+    if (!encode_publish(out_, topic_scratch_, std::string_view(payload), 0, 0)) {
+        done(400, {});
+        return;
+    }
+    auto timer = std::make_unique<asio::steady_timer>(idle_timer_.get_executor());
+    timer->expires_after(timeout);
+    timer->async_wait([weak = weak_from_this(), rid](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || ec) return;
+        auto it = self->methods_inflight_.find(rid);
+        if (it == self->methods_inflight_.end()) return;
+        auto d = std::move(it->second.done);
+        self->methods_inflight_.erase(it);
+        d(504, {});
+    });
+    methods_inflight_.emplace(rid, PendingMethod{std::move(done), std::move(timer)});
+    queue_output();
+}
+
+bool Session::handle_method_response(const PublishPacket& p) {
+    ack_drop(p.qos, p.packet_id);
+    // $iothub/methods/res/{status}/?$rid=R
+    const std::string_view rest = p.topic.substr(std::string_view("$iothub/methods/res/").size());
+    const auto slash = rest.find('/');
+    const auto rid_at = rest.find("$rid=");
+    int status = 0;
+    for (const char c : rest.substr(0, slash)) {
+        if (c < '0' || c > '9' || status > 99999) {
+            status = -1;
+            break;
+        }
+        status = status * 10 + (c - '0');
+    }
+    if (rid_at == std::string_view::npos || status < 0) {
+        spdlog::info("mqtt {} device {}: malformed method response topic '{}'; ignored", remote_, device_id_,
+                     p.topic.substr(0, 200));
+        return true;
+    }
+    std::string_view rid = rest.substr(rid_at + 5);
+    rid = rid.substr(0, rid.find('&'));
+    auto it = methods_inflight_.find(std::string(rid));
+    if (it == methods_inflight_.end()) return true;  // late (already answered 504) or unknown
+    auto done = std::move(it->second.done);
+    it->second.timer->cancel();
+    methods_inflight_.erase(it);
+    done(status, std::string(reinterpret_cast<const char*>(p.payload.data()), p.payload.size()));
+    return true;
+}
+
+}  // namespace hubgate::mqtt

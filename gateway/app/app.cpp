@@ -30,6 +30,7 @@
 #include "gateway/pairing/pairing.hpp"
 #include "gateway/relay/relay.hpp"
 #include "gateway/translate/translator.hpp"
+#include "gateway/twins/methods.hpp"
 #include "gateway/twins/twin_service.hpp"
 #include "gateway/upstream/upstream_client.hpp"
 #include "store/device_registry.hpp"
@@ -266,6 +267,37 @@ int App::Impl::run() {
     c2d->start();
     // Desired changes for local devices arrive in the gateway's own twin (`desired.devices.<D>`).
     upstream->set_twin_listener([this](const std::string& body) { twins->apply_gateway_desired(body); });
+    // Direct methods: the gateway's `invoke` relays to the local device (docs/twins.md).
+    upstream->set_method_listener([this](const std::string& name, const std::string& rid, const std::string& body) {
+        auto answer = [this, rid](int status, std::string text) {
+            const std::string topic =
+                upstream->topic_base() + "$iothub/methods/res/" + std::to_string(status) + "/?$rid=" + rid;
+            if (!upstream->publish(topic, std::move(text), [](bool) {}))
+                spdlog::warn("methods: the answer to request {} could not be sent upstream (not connected)", rid);
+        };
+        if (name != "invoke") {
+            answer(404, twins::invoke_error(404, "the gateway's only method is 'invoke'"));
+            return;
+        }
+        auto req = twins::parse_invoke(body);
+        if (!req) {
+            answer(400, twins::invoke_error(400, req.error()));
+            return;
+        }
+        const std::string device = req->device_id;
+        const std::string method = req->method_name;
+        const long long ms = req->timeout.count();
+        mqtt->invoke_method(req->device_id, req->method_name, std::move(req->payload), req->timeout,
+                            [answer, device, method, ms](int status, std::string payload) {
+                                if (status == 404)
+                                    answer(404, twins::invoke_error(404, "device " + device + " is not connected or has no method handler"));
+                                else if (status == 504)
+                                    answer(504, twins::invoke_error(504, "device " + device + " did not answer " + method +
+                                                                             " within " + std::to_string(ms) + " ms"));
+                                else
+                                    answer(status, twins::invoke_answer(status, payload));
+                            });
+    });
     upstream->start();
 
     if (auto err = mqtt->start()) {

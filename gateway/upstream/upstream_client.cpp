@@ -225,6 +225,9 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     // Hub's topic on the mqtt profile, IoT Hub's own on azure-iot-hub.
     std::function<void(const std::string&)> twin_listener;
     std::string twin_prefix;
+    // Direct methods of the gateway's identity: `{twin topic base}$iothub/methods/POST/{name}/?$rid=R`.
+    std::function<void(const std::string&, const std::string&, const std::string&)> method_listener;
+    std::string topic_base;  // "devices/{gw}/" on the mqtt profile, "" on azure-iot-hub
     // The client of the current connection attempt; a new one per attempt, so that publishes left
     // pending by a dropped connection die with their client instead of being resent by Paho after we
     // already told the caller they failed.
@@ -283,9 +286,8 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
                 gw = opts.gateway_id;
         }
         c2d_filter = "devices/" + gw + "/messages/devicebound/#";
-        twin_prefix = opts.upstream.profile == config::UpstreamProfile::mqtt
-                          ? "devices/" + gw + "/$iothub/twin/PATCH/properties/desired/"
-                          : std::string("$iothub/twin/PATCH/properties/desired/");
+        topic_base = opts.upstream.profile == config::UpstreamProfile::mqtt ? "devices/" + gw + "/" : std::string();
+        twin_prefix = topic_base + "$iothub/twin/PATCH/properties/desired/";
         if (opts.upstream.profile == config::UpstreamProfile::mqtt) {
             nodes = opts.upstream.urls;
             if (nodes.empty()) nodes.push_back(opts.upstream.url);
@@ -393,13 +395,26 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     void on_message(const mqtt::const_message_ptr& msg) {
         std::function<void(const std::string&, const std::string&)> listener;
         std::function<void(const std::string&)> twins;
+        std::function<void(const std::string&, const std::string&, const std::string&)> methods;
         {
             std::lock_guard lock(mu);
             listener = message_listener;
             twins = twin_listener;
+            methods = method_listener;
         }
         if (msg->get_topic().starts_with(twin_prefix)) {
             if (twins) twins(msg->get_payload_str());
+            return;
+        }
+        const std::string method_prefix = topic_base + "$iothub/methods/POST/";
+        if (const std::string& t = msg->get_topic(); t.starts_with(method_prefix)) {
+            // {name}/?$rid=R
+            const std::string rest = t.substr(method_prefix.size());
+            const auto slash = rest.find('/');
+            const auto rid_at = rest.find("$rid=");
+            std::string rid;
+            if (rid_at != std::string::npos) rid = rest.substr(rid_at + 5, rest.find('&', rid_at) - rid_at - 5);
+            if (methods) methods(rest.substr(0, slash), rid, msg->get_payload_str());
             return;
         }
         if (listener) listener(msg->get_topic(), msg->get_payload_str());
@@ -408,15 +423,21 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     // The gateway's desired-property patches: QoS 1 on a broker (it keeps them for the gateway's
     // session while it is away), QoS 0 on IoT Hub (its twin topics are QoS 0).
     void subscribe_twin(mqtt::async_client& cli) {
+        bool twins = false, methods = false;
         {
             std::lock_guard lock(mu);
-            if (!twin_listener) return;
+            twins = static_cast<bool>(twin_listener);
+            methods = static_cast<bool>(method_listener);
         }
         const int qos = opts.upstream.profile == config::UpstreamProfile::mqtt ? 1 : 0;
-        try {
-            cli.subscribe(twin_prefix + "#", qos);
-        } catch (const mqtt::exception& e) {
-            spdlog::warn("upstream: subscribing to {}# failed: {}", twin_prefix, e.what());
+        for (const auto& [wanted, filter] : {std::pair{twins, twin_prefix + "#"},
+                                             std::pair{methods, topic_base + "$iothub/methods/POST/#"}}) {
+            if (!wanted) continue;
+            try {
+                cli.subscribe(filter, qos);
+            } catch (const mqtt::exception& e) {
+                spdlog::warn("upstream: subscribing to {} failed: {}", filter, e.what());
+            }
         }
     }
 
@@ -853,6 +874,14 @@ void UpstreamClient::set_twin_listener(std::function<void(const std::string& bod
     std::lock_guard lock(impl_->mu);
     impl_->twin_listener = std::move(listener);
 }
+
+void UpstreamClient::set_method_listener(
+    std::function<void(const std::string& name, const std::string& rid, const std::string& body)> listener) {
+    std::lock_guard lock(impl_->mu);
+    impl_->method_listener = std::move(listener);
+}
+
+const std::string& UpstreamClient::topic_base() const { return impl_->topic_base; }
 
 void UpstreamClient::set_message_listener(
     std::function<void(const std::string& topic, const std::string& payload)> listener) {

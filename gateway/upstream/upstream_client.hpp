@@ -98,6 +98,13 @@ public:
     // on the mqtt profile, IoT Hub's `$iothub/twin/PATCH/properties/desired/#` on azure-iot-hub) and
     // their bodies go to the listener (Paho's thread) instead of the message listener.
     void set_twin_listener(std::function<void(const std::string& body)> listener);
+    // Direct methods of the gateway's identity (docs/twins.md): once set (before start()), every
+    // connect subscribes to `{topic_base}$iothub/methods/POST/#`; requests go to the listener (Paho's
+    // thread). Answer with publish() on `{topic_base}$iothub/methods/res/{status}/?$rid=R`.
+    void set_method_listener(
+        std::function<void(const std::string& name, const std::string& rid, const std::string& body)> listener);
+    // "devices/{gw}/" on the mqtt profile (a plain broker carries no identity), "" on azure-iot-hub.
+    const std::string& topic_base() const;
 
 private:
     struct Impl;

@@ -96,6 +96,36 @@ struct TwinRig {
     std::unique_ptr<Gateway> gw;
 };
 
+// The cloud side of direct methods on the mqtt profile: invokes the gateway's `invoke` through the
+// broker and reads the answers (mosquitto_sub -v on `devices/gw-test/$iothub/methods/res/#`).
+struct HubMethods {
+    explicit HubMethods(const Mosquitto& hub)
+        : port(std::to_string(hub.port())),
+          sub({"mosquitto_sub", "-V", "mqttv311", "-h", "127.0.0.1", "-p", port, "-q", "1", "-v", "-t",
+               "devices/gw-test/$iothub/methods/res/#"}) {}
+    void invoke(const std::string& rid, const json& body) {
+        const auto r = run({"mosquitto_pub", "-V", "mqttv311", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
+                            "devices/gw-test/$iothub/methods/POST/invoke/?$rid=" + rid, "-m", body.dump()});
+        REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    }
+    // The answer to `rid`: (topic status, body).
+    std::optional<std::pair<int, json>> answer(const std::string& rid) {
+        const std::string out = sub.output();
+        const std::string key = "/?$rid=" + rid + " ";
+        const auto at = out.find(key);
+        if (at == std::string::npos) return std::nullopt;
+        const auto line_start = out.rfind('\n', at);
+        const std::size_t from = line_start == std::string::npos ? 0 : line_start + 1;
+        const std::string topic = out.substr(from, at - from);
+        const auto res = topic.find("/res/");
+        const int status = std::stoi(topic.substr(res + 5));
+        const auto body_end = out.find('\n', at);
+        return std::pair{status, json::parse(out.substr(at + key.size(), body_end - at - key.size()), nullptr, false)};
+    }
+    std::string port;
+    Process sub;
+};
+
 }  // namespace
 
 TEST_SUITE("twins-node") {
@@ -172,6 +202,66 @@ TEST_CASE("a desired change published for the gateway's own twin reaches the Nod
     const auto t = rig.get_twin();
     CHECK(t["desired"]["interval"] == 30);
     CHECK(t["desired"]["mode"] == "eco");
+}
+
+TEST_CASE("a direct method invoked through the gateway's invoke is answered by the Node SDK's onDeviceMethod handler") {
+    TempDir hub_dir;
+    Mosquitto hub(hub_dir);
+    hub.start();
+    TwinRig rig(hub.url());
+    REQUIRE_MESSAGE(eventually([&] { return rig.gw->metric("hubgate_upstream_connected") == 1; }, 15s),
+                    rig.gw->process().output());
+    HubMethods cloud(hub);
+    Process dev(rig.device({"method", "setLed", "answer", "40"}));
+    REQUIRE_MESSAGE(eventually([&] { return dev.output().find("listening") != std::string::npos; }, 30s), dev.output());
+    // The SDK subscribes after registering the handler, without telling: invoke until it answers
+    // (404 before that: no method handler yet).
+    std::optional<std::pair<int, json>> a;
+    for (int i = 0; i < 20 && !(a && a->first == 200); ++i) {
+        const std::string rid = "m" + std::to_string(i);
+        cloud.invoke(rid, {{"deviceId", "twin-dev"}, {"methodName", "setLed"}, {"payload", {{"on", true}}},
+                           {"responseTimeoutInSeconds", 5}});
+        eventually([&] { return (a = cloud.answer(rid)).has_value(); }, 6s);
+    }
+    INFO(dev.output());
+    INFO(cloud.sub.output());
+    REQUIRE(a);
+    CHECK(a->first == 200);
+    CHECK(a->second == json::parse(R"({"status":200,"payload":{"echo":{"on":true}}})"));
+}
+
+TEST_CASE("a method for a device that is not connected is answered 404, one whose handler never answers 504") {
+    TempDir hub_dir;
+    Mosquitto hub(hub_dir);
+    hub.start();
+    TwinRig rig(hub.url());
+    REQUIRE_MESSAGE(eventually([&] { return rig.gw->metric("hubgate_upstream_connected") == 1; }, 15s),
+                    rig.gw->process().output());
+    HubMethods cloud(hub);
+    std::optional<std::pair<int, json>> a;
+    for (int i = 0; i < 10 && !a; ++i) {  // until the subscriber is up
+        const std::string rid = "absent" + std::to_string(i);
+        cloud.invoke(rid, {{"deviceId", "nobody"}, {"methodName", "x"}});
+        eventually([&] { return (a = cloud.answer(rid)).has_value(); }, 2s);
+    }
+    INFO(cloud.sub.output());
+    REQUIRE(a);
+    CHECK(a->first == 404);
+    CHECK(a->second["status"] == 404);
+
+    Process dev(rig.device({"method", "slow", "silent", "40"}));
+    REQUIRE_MESSAGE(eventually([&] { return dev.output().find("listening") != std::string::npos; }, 30s), dev.output());
+    a.reset();
+    for (int i = 0; i < 20 && !(a && a->first == 504); ++i) {
+        const std::string rid = "s" + std::to_string(i);
+        cloud.invoke(rid, {{"deviceId", "twin-dev"}, {"methodName", "slow"}, {"responseTimeoutInSeconds", 1}});
+        eventually([&] { return (a = cloud.answer(rid)).has_value(); }, 4s);
+    }
+    INFO(dev.output());
+    REQUIRE(a);
+    CHECK(a->first == 504);
+    CHECK(a->second["status"] == 504);
+    CHECK(dev.output().find("\"event\":\"method\"") != std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -6,6 +6,8 @@
 //   node twin_device.js CONNECTION_STRING CA_FILE report PATCH_JSON
 //   node twin_device.js CONNECTION_STRING CA_FILE desired KEY VALUE_JSON SECONDS
 //     (prints every properties.desired callback; exits 0 once desired[KEY] equals VALUE_JSON)
+//   node twin_device.js CONNECTION_STRING CA_FILE method NAME answer|silent SECONDS
+//     (onDeviceMethod(NAME): answers 200 with {"echo": request payload}, or never; prints each call)
 'use strict';
 const fs = require('fs');
 const { Client } = require('azure-iot-device');
@@ -46,6 +48,16 @@ async function main() {
       print({ event: 'desired', delta });
       if (JSON.stringify(delta[key]) === want) {
         client.close().finally(() => process.exit(0));
+      }
+    });
+    print({ event: 'listening' });
+  } else if (mode === 'method') {
+    const [name, how, seconds] = rest;
+    setTimeout(() => { print({ event: 'done' }); client.close().finally(() => process.exit(0)); }, Number(seconds) * 1000);
+    client.onDeviceMethod(name, (request, response) => {
+      print({ event: 'method', name: request.methodName, payload: request.payload });
+      if (how === 'answer') {
+        response.send(200, { echo: request.payload }, (err) => print({ event: 'answered', error: err ? String(err) : null }));
       }
     });
     print({ event: 'listening' });
