@@ -1,5 +1,6 @@
 #include "gateway/twins/twin_service.hpp"
 
+#include <future>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -36,11 +37,21 @@ void TwinService::update_reported(const std::string& device_id, std::string patc
 }
 
 void TwinService::update_desired(const std::string& device_id, std::string patch) {
+    update_desired(device_id, std::move(patch), {});
+}
+
+void TwinService::update_desired(const std::string& device_id, std::string patch, std::function<void()> finished) {
     const std::string shown = patch.substr(0, 200);
     store_.twin_update(
         device_id, store::TwinSide::desired,
         [patch](const std::string& current) { return merge_patch(current, patch); },
-        [this, device_id, patch, shown](store::TwinUpdate u) {
+        [this, device_id, patch, shown, finished = std::move(finished)](store::TwinUpdate u) {
+            struct Finish {
+                const std::function<void()>& f;
+                ~Finish() {
+                    if (f) f();
+                }
+            } finish{finished};
             if (!u.refusal.empty()) {
                 spdlog::warn("twin of device {}: desired patch {} refused: {}", device_id, shown, u.refusal);
                 return;
@@ -61,6 +72,9 @@ std::size_t TwinService::apply_gateway_desired(std::string_view body) {
     }
     const auto devices = doc.find("devices");
     if (devices == doc.end() || !devices->is_object()) return 0;
+    // Returns only once every change is committed (or refused): the caller (Paho's thread) PUBACKs
+    // the patch when this returns, so a crash cannot lose an acknowledged desired change.
+    std::vector<std::future<void>> pending;
     std::size_t n = 0;
     for (const auto& [key, patch] : devices->items()) {
         const auto id = decode_key(key);
@@ -68,21 +82,26 @@ std::size_t TwinService::apply_gateway_desired(std::string_view body) {
             spdlog::warn("gateway twin: desired.devices key '{}' is not an encoded device id; ignored", key.substr(0, 128));
             continue;
         }
+        auto done = std::make_shared<std::promise<void>>();
         if (patch.is_null()) {
             // The device's whole section removed: every desired property it had goes.
+            pending.push_back(done->get_future());
             store_.twin_update(
                 *id, store::TwinSide::desired, [](const std::string&) -> Result<std::string> { return std::string("{}"); },
-                [this, id = *id](store::TwinUpdate u) {
+                [this, id = *id, done](store::TwinUpdate u) {
                     if (u.committed && on_desired_) on_desired_(id, with_version("{}", u.version), u.version);
+                    done->set_value();
                 });
         } else if (patch.is_object()) {
-            update_desired(*id, patch.dump());
+            pending.push_back(done->get_future());
+            update_desired(*id, patch.dump(), [done] { done->set_value(); });
         } else {
             spdlog::warn("gateway twin: desired.devices.{} is not an object; ignored", key.substr(0, 128));
             continue;
         }
         ++n;
     }
+    for (auto& f : pending) f.wait();
     return n;
 }
 

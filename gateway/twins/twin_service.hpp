@@ -27,7 +27,8 @@ public:
     void update_desired(const std::string& device_id, std::string patch);
     // A desired patch of the gateway's own twin (upstream): each `devices.<encoded id>` member is
     // a desired patch for that local device (null: clear its desired properties). Other members
-    // are not the devices' and are ignored. Returns how many devices it named.
+    // are not the devices' and are ignored. Returns how many devices it named, once every change is
+    // committed (it blocks: call it where waiting for the store is fine, as Paho's thread is).
     std::size_t apply_gateway_desired(std::string_view body);
 
     // Called on the store's writer thread: post to your own.
@@ -36,6 +37,8 @@ public:
     }
 
 private:
+    void update_desired(const std::string& device_id, std::string patch, std::function<void()> finished);
+
     store::Store& store_;
     std::function<void(const std::string&, std::string, std::int64_t)> on_desired_;
 };
