@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/certificates.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/mosquitto.hpp"
 
@@ -23,29 +24,6 @@ namespace {
 
 constexpr const char* kKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const std::string kNodeDir = std::string(HUBGATE_SOURCE_DIR) + "/tests/node";
-
-void openssl(std::vector<std::string> args) {
-    args.insert(args.begin(), "openssl");
-    const auto r = run(args);
-    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-}
-
-// The SDKs speak TLS only: ca.crt and a server certificate for 127.0.0.1 (as mqtt_tls_test makes).
-void make_certificates(const TempDir& dir) {
-    const std::vector<std::string> ec{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
-    std::vector<std::string> ca{"req", "-x509", "-days", "2", "-subj", "/CN=hubgate test CA", "-keyout",
-                                dir.file("ca.key"), "-out", dir.file("ca.crt"), "-addext",
-                                "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"};
-    ca.insert(ca.begin() + 2, ec.begin(), ec.end());
-    openssl(ca);
-    std::vector<std::string> csr{"req", "-subj", "/CN=127.0.0.1", "-keyout", dir.file("server.key"), "-out",
-                                 dir.file("server.csr")};
-    csr.insert(csr.begin() + 1, ec.begin(), ec.end());
-    openssl(csr);
-    const auto ext = dir.write("server.ext", "subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n");
-    openssl({"x509", "-req", "-days", "2", "-in", dir.file("server.csr"), "-CA", dir.file("ca.crt"), "-CAkey",
-             dir.file("ca.key"), "-CAcreateserial", "-out", dir.file("server.crt"), "-extfile", ext});
-}
 
 std::vector<json> events_named(const std::string& output, const std::string& name) {
     std::vector<json> out;
