@@ -11,7 +11,8 @@
 # restarting and the bus itself restarting (the gateway's retry timer) bring the services back,
 # with one warning per outage; the services go when the gateway stops.
 # Needs root (ip netns, mount). Exits 77 (ctest: skipped) only when namespaces cannot be made.
-# Based on the recipe in ../shared/tools/mdns (its pitfalls are noted where they matter here).
+# Self-contained (a clone of the project needs nothing else); the avahi-in-namespaces pitfalls it
+# handles are noted where they matter below.
 set -u
 HUBGATE=$(readlink -f "${1:?usage: discovery_test.sh HUBGATE}")
 GW_ADDR=169.254.77.1
