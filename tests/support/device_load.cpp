@@ -1,5 +1,7 @@
 #include "tests/support/device_load.hpp"
 
+#include <doctest/doctest.h>
+
 #include "tests/support/hub_messages.hpp"
 #include "tests/support/paho_device.hpp"
 
@@ -33,6 +35,16 @@ std::thread start_device_load(const TempDir& dir, DeviceLoad& load, std::uint16_
             std::this_thread::sleep_for(pause);
         }
     });
+}
+
+std::unordered_set<std::string> acked_keys(const std::vector<DeviceLoad>& loads) {
+    std::unordered_set<std::string> keys;
+    for (const auto& load : loads) {
+        for (const auto& failure : load.failures) FAIL_CHECK(load.id << ": " << failure);
+        for (int i = 0; i < load.acked; ++i) keys.insert(body_key(load.id, i));
+    }
+    REQUIRE(!keys.empty());
+    return keys;
 }
 
 }  // namespace hubgate::test

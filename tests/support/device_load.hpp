@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "tests/support/temp_dir.hpp"
@@ -31,5 +32,9 @@ std::string numbered_lines(const std::string& id, int first, int count);
 std::thread start_device_load(const TempDir& dir, DeviceLoad& load, std::uint16_t port, const std::string& key,
                               const std::string& topic, int chunk, std::chrono::milliseconds pause,
                               const std::atomic<bool>& stop);
+
+// After the loads joined: every key (body_key) the gateway acknowledged, across `loads`. A load's
+// recorded failures fail the test (FAIL_CHECK); no acknowledged message at all fails it (REQUIRE).
+std::unordered_set<std::string> acked_keys(const std::vector<DeviceLoad>& loads);
 
 }  // namespace hubgate::test
