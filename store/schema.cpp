@@ -100,7 +100,17 @@ CREATE TABLE device_twins (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 6> kSteps{kV1, kV2, kV3, kV4, kV5, kV6};
+// v7: reported properties on their way upstream (docs/twins.md, the gateway's own twin): the
+// reported document the hub last acknowledged for the device and its version. A device whose
+// reported_version is above reported_sent_version has a change the hub has not confirmed; the patch
+// sent is the difference between the two documents (so `null` for removed properties survives any
+// number of changes in between, a restart or an outage).
+constexpr std::string_view kV7 = R"sql(
+ALTER TABLE device_twins ADD COLUMN reported_sent TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE device_twins ADD COLUMN reported_sent_version INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<std::string_view, 7> kSteps{kV1, kV2, kV3, kV4, kV5, kV6, kV7};
 
 }  // namespace
 

@@ -156,6 +156,14 @@ public:
     // document to its new text on the writer thread; `done` runs after the COMMIT that holds it.
     void twin_get(std::string device_id, std::function<void(std::optional<StoredTwin>)> done);
     void twin_update(std::string device_id, TwinSide side, TwinChange change, std::function<void(TwinUpdate)> done);
+    // The gateway twin's uplink: devices with reported changes the hub has not acknowledged, and
+    // the size of what it has (nullopt if the store failed); then, once the hub acknowledged a
+    // patch, each device's acknowledged document and version (never moves a device's back).
+    void twin_reported_backlog(std::function<void(std::optional<ReportedBacklog>)> done);
+    void twin_reported_sent(std::vector<ReportedSent> sent, std::function<void(bool committed)> done);
+    // Every device whose desired document is not empty: (id, document), by id; nullopt if the
+    // store failed. (The GET of the gateway's twin on connect compares them with the hub's.)
+    void twin_desired_all(std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done);
 
     struct Impl;
 

@@ -115,7 +115,122 @@ private:
     bool written_ = false;
 };
 
+// The gateway twin's uplink (docs/twins.md): pending reported changes and the acknowledged sizes.
+class ReportedBacklogWork final : public InboxWork {
+public:
+    explicit ReportedBacklogWork(std::function<void(std::optional<ReportedBacklog>)> done) : done_(std::move(done)) {}
+
+    bool writes() const noexcept override { return false; }
+
+    bool apply(InboxTables& t) override {
+        backlog_ = ReportedBacklog{};
+        auto s = detail::prepare(t.db,
+                                 "SELECT id, reported, reported_version, reported_sent FROM device_twins "
+                                 "WHERE reported_version > reported_sent_version ORDER BY id");
+        if (!s) return false;
+        int rc = 0;
+        while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
+            ReportedPending p;
+            p.id = std::string(detail::column_bytes(s->get(), 0));
+            p.reported = std::string(detail::column_bytes(s->get(), 1));
+            p.reported_version = sqlite3_column_int64(s->get(), 2);
+            p.sent = std::string(detail::column_bytes(s->get(), 3));
+            backlog_.pending.push_back(std::move(p));
+        }
+        if (rc != SQLITE_DONE) return false;
+        auto z = detail::prepare(t.db,
+                                 "SELECT id, length(CAST(reported_sent AS BLOB)) FROM device_twins "
+                                 "WHERE reported_sent <> '{}' ORDER BY id");
+        if (!z) return false;
+        while ((rc = sqlite3_step(z->get())) == SQLITE_ROW)
+            backlog_.sent_bytes.emplace_back(std::string(detail::column_bytes(z->get(), 0)),
+                                             static_cast<std::size_t>(sqlite3_column_int64(z->get(), 1)));
+        return rc == SQLITE_DONE;
+    }
+
+    void finish(bool committed) override {
+        if (done_) done_(committed ? std::optional<ReportedBacklog>(std::move(backlog_)) : std::nullopt);
+    }
+
+private:
+    std::function<void(std::optional<ReportedBacklog>)> done_;
+    ReportedBacklog backlog_;
+};
+
+class ReportedSentWork final : public InboxWork {
+public:
+    ReportedSentWork(std::vector<ReportedSent> sent, std::function<void(bool)> done)
+        : sent_(std::move(sent)), done_(std::move(done)) {}
+
+    bool grows() const noexcept override { return true; }
+
+    bool apply(InboxTables& t) override {
+        // Never back: a slower acknowledgement of an older patch must not undo a newer one's.
+        auto s = detail::prepare(t.db,
+                                 "UPDATE device_twins SET reported_sent = ?, reported_sent_version = ? "
+                                 "WHERE id = ? AND reported_sent_version < ?");
+        if (!s) return false;
+        for (const auto& r : sent_) {
+            sqlite3_stmt* st = s->get();
+            sqlite3_reset(st);
+            detail::bind_text(st, 1, r.document);
+            sqlite3_bind_int64(st, 2, r.version);
+            detail::bind_text(st, 3, r.id);
+            sqlite3_bind_int64(st, 4, r.version);
+            if (sqlite3_step(st) != SQLITE_DONE) return false;
+        }
+        return true;
+    }
+
+    void finish(bool committed) override {
+        if (done_) done_(committed);
+    }
+
+private:
+    std::vector<ReportedSent> sent_;
+    std::function<void(bool)> done_;
+};
+
+class DesiredAllWork final : public InboxWork {
+public:
+    using Rows = std::vector<std::pair<std::string, std::string>>;
+    explicit DesiredAllWork(std::function<void(std::optional<Rows>)> done) : done_(std::move(done)) {}
+
+    bool writes() const noexcept override { return false; }
+
+    bool apply(InboxTables& t) override {
+        rows_.clear();
+        auto s = detail::prepare(t.db, "SELECT id, desired FROM device_twins WHERE desired <> '{}' ORDER BY id");
+        if (!s) return false;
+        int rc = 0;
+        while ((rc = sqlite3_step(s->get())) == SQLITE_ROW)
+            rows_.emplace_back(std::string(detail::column_bytes(s->get(), 0)),
+                               std::string(detail::column_bytes(s->get(), 1)));
+        return rc == SQLITE_DONE;
+    }
+
+    void finish(bool committed) override {
+        if (done_) done_(committed ? std::optional<Rows>(std::move(rows_)) : std::nullopt);
+    }
+
+private:
+    std::function<void(std::optional<Rows>)> done_;
+    Rows rows_;
+};
+
 }  // namespace
+
+void Store::twin_reported_backlog(std::function<void(std::optional<ReportedBacklog>)> done) {
+    enqueue_inbox(std::make_unique<ReportedBacklogWork>(std::move(done)));
+}
+
+void Store::twin_reported_sent(std::vector<ReportedSent> sent, std::function<void(bool)> done) {
+    enqueue_inbox(std::make_unique<ReportedSentWork>(std::move(sent), std::move(done)));
+}
+
+void Store::twin_desired_all(std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done) {
+    enqueue_inbox(std::make_unique<DesiredAllWork>(std::move(done)));
+}
 
 void Store::twin_get(std::string device_id, std::function<void(std::optional<StoredTwin>)> done) {
     enqueue_inbox(std::make_unique<TwinGetWork>(std::move(device_id), std::move(done)));

@@ -7,6 +7,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gateway/model/result.hpp"
 
@@ -31,6 +33,30 @@ struct TwinUpdate {
     std::string refusal;      // the change function's error, for the device
     std::int64_t version = 0; // the side's version after the change
     std::string document;     // the side's document after the change
+};
+
+// Reported properties on their way to the hub (the gateway's own twin, `reported.devices.<D>`):
+// what the writer reads for the gateway twin's uplink (docs/twins.md) and what it records once the
+// hub acknowledged a patch.
+struct ReportedPending {
+    std::string id;
+    std::string reported = "{}";       // the device's reported document now
+    std::int64_t reported_version = 1;
+    std::string sent = "{}";           // the document the hub last acknowledged
+};
+
+struct ReportedBacklog {
+    std::vector<ReportedPending> pending;  // reported_version > reported_sent_version, by id
+    // Every device whose acknowledged document is not empty: id and that document's size in bytes
+    // (what the hub's copy of the gateway's reported properties holds).
+    std::vector<std::pair<std::string, std::size_t>> sent_bytes;
+};
+
+// The hub acknowledged `document` at `version` for device `id`.
+struct ReportedSent {
+    std::string id;
+    std::int64_t version = 0;
+    std::string document;
 };
 
 // Reads a device's twin through a read-only connection of its own (the CLI: `devices show`).
