@@ -30,6 +30,7 @@
 #include "gateway/pairing/pairing.hpp"
 #include "gateway/relay/relay.hpp"
 #include "gateway/translate/translator.hpp"
+#include "gateway/twins/gateway_twin.hpp"
 #include "gateway/twins/methods.hpp"
 #include "gateway/twins/twin_service.hpp"
 #include "gateway/upstream/upstream_client.hpp"
@@ -126,6 +127,7 @@ struct App::Impl {
     std::unique_ptr<StoreIngest> ingest;
     std::unique_ptr<translate::Translator> translator;
     std::unique_ptr<twins::TwinService> twins;  // device twins (docs/twins.md)
+    std::unique_ptr<twins::GatewayTwin> gateway_twin;  // the gateway's own twin upstream
     std::unique_ptr<mqtt::MqttServer> mqtt;
     std::unique_ptr<coap::CoapServer> coap;
     std::unique_ptr<upstream::UpstreamClient> upstream;
@@ -239,7 +241,7 @@ int App::Impl::run() {
     mqtt_opts.listeners = cfg.listeners;
     mqtt_opts.translator = translator.get();
     mqtt_opts.pairing = pairing.get();
-    twins = std::make_unique<twins::TwinService>(*store);
+    twins = std::make_unique<twins::TwinService>(*store, &registry);
     mqtt_opts.twins = twins.get();
     mqtt = std::make_unique<mqtt::MqttServer>(io, std::move(mqtt_opts), devices, *ingest, registry);
     // A desired change committed to the store reaches the device if it is connected and subscribed.
@@ -265,10 +267,34 @@ int App::Impl::run() {
         return std::nullopt;
     });
     c2d->start();
-    // Desired changes for local devices arrive in the gateway's own twin (`desired.devices.<D>`).
-    upstream->set_twin_listener([this](const std::string& body) { twins->apply_gateway_desired(body); });
+    // The gateway's own twin (docs/twins.md): desired changes for local devices arrive in it
+    // (`desired.devices.<D>`, and the GET on every connect), their reported ones go up in it.
+    twins::UpstreamTwinPort twin_port;
+    twin_port.publish = [this](const std::string& topic, std::string payload, std::function<void(bool)> done) {
+        return upstream->publish(topic, std::move(payload), std::move(done));
+    };
+    twin_port.topic_base = upstream->topic_base();
+    twin_port.delivered_on_puback = cfg.upstream.profile == config::UpstreamProfile::mqtt;
+    gateway_twin = std::make_unique<twins::GatewayTwin>(*twins, *store, std::move(twin_port), twins::GatewayTwinOptions{},
+                                                        registry);
+    twins->set_reported_listener([this](const std::string&) { gateway_twin->reported_changed(); });
+    upstream->set_twin_listener([this](const std::string& body) { gateway_twin->desired_patch(body); });
+    upstream->set_twin_response_listener([this](int status, const std::string& rid, const std::string& body) {
+        gateway_twin->response(status, rid, body);
+    });
+    upstream->add_state_listener([this](bool up, std::uint64_t epoch) { gateway_twin->connection(up, epoch); });
+    gateway_twin->start();
     // Direct methods: the gateway's `invoke` relays to the local device (docs/twins.md).
-    upstream->set_method_listener([this](const std::string& name, const std::string& rid, const std::string& body) {
+    const auto method_calls = [this](const char* result) {
+        return &registry.counter("hubgate_method_calls_total",
+                                 "Direct methods invoked through the gateway's invoke, by outcome", {{"result", result}});
+    };
+    struct MethodCounters {
+        metrics::Counter *answered, *not_connected, *timeout, *bad_request;
+    };
+    const MethodCounters calls{method_calls("answered"), method_calls("not_connected"), method_calls("timeout"),
+                               method_calls("bad_request")};
+    upstream->set_method_listener([this, calls](const std::string& name, const std::string& rid, const std::string& body) {
         auto answer = [this, rid](int status, std::string text) {
             const std::string topic =
                 upstream->topic_base() + "$iothub/methods/res/" + std::to_string(status) + "/?$rid=" + rid;
@@ -276,11 +302,13 @@ int App::Impl::run() {
                 spdlog::warn("methods: the answer to request {} could not be sent upstream (not connected)", rid);
         };
         if (name != "invoke") {
+            calls.bad_request->inc();
             answer(404, twins::invoke_error(404, "the gateway's only method is 'invoke'"));
             return;
         }
         auto req = twins::parse_invoke(body);
         if (!req) {
+            calls.bad_request->inc();
             answer(400, twins::invoke_error(400, req.error()));
             return;
         }
@@ -288,14 +316,18 @@ int App::Impl::run() {
         const std::string method = req->method_name;
         const long long ms = req->timeout.count();
         mqtt->invoke_method(req->device_id, req->method_name, std::move(req->payload), req->timeout,
-                            [answer, device, method, ms](int status, std::string payload) {
-                                if (status == 404)
+                            [answer, calls, device, method, ms](int status, std::string payload) {
+                                if (status == 404) {
+                                    calls.not_connected->inc();
                                     answer(404, twins::invoke_error(404, "device " + device + " is not connected or has no method handler"));
-                                else if (status == 504)
+                                } else if (status == 504) {
+                                    calls.timeout->inc();
                                     answer(504, twins::invoke_error(504, "device " + device + " did not answer " + method +
                                                                              " within " + std::to_string(ms) + " ms"));
-                                else
+                                } else {
+                                    calls.answered->inc();
                                     answer(status, twins::invoke_answer(status, payload));
+                                }
                             });
     });
     upstream->start();
@@ -497,6 +529,7 @@ void App::Impl::shutdown() {
     if (c2d) c2d->stop();    // gathered feedback goes into the store
     if (relay) relay->stop();  // no new publishes; unacknowledged ones are sent again next start
     if (upstream) upstream->stop();
+    if (gateway_twin) gateway_twin->stop();  // after the upstream: no more answers or patches come
     if (store) store->close();  // finishes the commit in flight (and the deletes the hub acked)
     const auto st = store ? store->stats() : store::Stats{};
     spdlog::info("stopped: {} messages ({} bytes) stored for relay", st.messages, st.bytes);

@@ -37,7 +37,39 @@ void merge(json& target, const json& patch) {
     }
 }
 
+// RFC 7386 backwards: the patch that makes `from` into `to`.
+json diff(const json& from, const json& to) {
+    json out = json::object();
+    for (const auto& [k, v] : from.items())
+        if (!to.contains(k)) out[k] = nullptr;
+    for (const auto& [k, v] : to.items()) {
+        const auto f = from.find(k);
+        if (f == from.end()) {
+            out[k] = v;
+        } else if (f->is_object() && v.is_object()) {
+            json d = diff(*f, v);
+            if (!d.empty()) out[k] = std::move(d);
+        } else if (*f != v) {
+            out[k] = v;
+        }
+    }
+    return out;
+}
+
 }  // namespace
+
+std::string diff_patch(std::string_view from, std::string_view to) {
+    json f = json::parse(from, nullptr, false);
+    if (f.is_discarded() || !f.is_object()) f = json::object();
+    json t = json::parse(to, nullptr, false);
+    if (t.is_discarded() || !t.is_object()) t = json::object();
+    return diff(f, t).dump();
+}
+
+int nesting(std::string_view document) {
+    const json d = json::parse(document, nullptr, false);
+    return d.is_discarded() ? -1 : depth(d);
+}
 
 Result<std::string> merge_patch(std::string_view document, std::string_view patch) {
     json p = json::parse(patch, nullptr, false);

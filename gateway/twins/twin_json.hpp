@@ -20,6 +20,15 @@ inline constexpr int kMaxDepth = 10;
 // refused (IoT Hub reserves them), as is nesting over kMaxDepth. Returns the new document's text.
 Result<std::string> merge_patch(std::string_view document, std::string_view patch);
 
+// The merge patch that turns `from` into `to` (JSON objects without null members, as stored):
+// members gone from `to` as null, changed ones with their new value, objects compared member by
+// member. "{}" when the two are equal. merge_patch(from, diff_patch(from, to)) == to.
+std::string diff_patch(std::string_view from, std::string_view to);
+
+// How deep a JSON document nests, counting objects as IoT Hub counts twin levels ({"a":1} is 1,
+// a scalar 0); -1 when it is not JSON.
+int nesting(std::string_view document);
+
 // `{"desired":{...,"$version":n},"reported":{...,"$version":m}}`: the body of a twin GET answer.
 std::string twin_document(std::string_view desired, std::int64_t desired_version, std::string_view reported,
                           std::int64_t reported_version);

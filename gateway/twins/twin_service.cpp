@@ -4,17 +4,39 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/metrics/registry.hpp"
 #include "gateway/twins/twin_json.hpp"
 #include "store/store.hpp"
 
 namespace hubgate::twins {
 
+namespace {
+
+void count(metrics::Counter* c) {
+    if (c) c->inc();
+}
+
+}  // namespace
+
+TwinService::TwinService(store::Store& store, metrics::Registry* registry) : store_(store) {
+    if (!registry) return;
+    const char* name = "hubgate_twin_requests_total";
+    const char* help = "Twin requests of local devices and of the gateway's own twin upstream, by outcome";
+    counters_.get_ok = &registry->counter(name, help, {{"op", "get"}, {"result", "ok"}});
+    counters_.get_failed = &registry->counter(name, help, {{"op", "get"}, {"result", "failed"}});
+    counters_.reported_ok = &registry->counter(name, help, {{"op", "reported"}, {"result", "ok"}});
+    counters_.reported_refused = &registry->counter(name, help, {{"op", "reported"}, {"result", "refused"}});
+    counters_.reported_failed = &registry->counter(name, help, {{"op", "reported"}, {"result", "failed"}});
+}
+
 void TwinService::get_twin(const std::string& device_id, std::function<void(TwinAnswer)> done) {
-    store_.twin_get(device_id, [done = std::move(done)](std::optional<store::StoredTwin> t) {
+    store_.twin_get(device_id, [this, done = std::move(done)](std::optional<store::StoredTwin> t) {
         if (!t) {
+            count(counters_.get_failed);
             done({503, error_body(503001, "the gateway's store is not available"), 0});
             return;
         }
+        count(counters_.get_ok);
         done({200, twin_document(t->desired, t->desired_version, t->reported, t->reported_version), 0});
     });
 }
@@ -24,13 +46,17 @@ void TwinService::update_reported(const std::string& device_id, std::string patc
     store_.twin_update(
         device_id, store::TwinSide::reported,
         [patch = std::move(patch)](const std::string& current) { return merge_patch(current, patch); },
-        [done = std::move(done), device_id](store::TwinUpdate u) {
+        [this, done = std::move(done), device_id](store::TwinUpdate u) {
             if (!u.refusal.empty()) {
+                count(counters_.reported_refused);
                 spdlog::info("twin of device {}: reported patch refused: {}", device_id, u.refusal);
                 done({400, error_body(400004, u.refusal), 0});
             } else if (!u.committed) {
+                count(counters_.reported_failed);
                 done({503, error_body(503001, "the gateway's store could not commit the patch"), 0});
             } else {
+                count(counters_.reported_ok);
+                if (on_reported_) on_reported_(device_id);  // upstream: reported.devices.<D>
                 done({204, {}, u.version});
             }
         });

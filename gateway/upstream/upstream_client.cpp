@@ -15,6 +15,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -220,10 +221,13 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     bool stopping = false;
     std::thread worker;
     std::function<void(bool, std::uint64_t)> state_listener;
+    std::vector<std::function<void(bool, std::uint64_t)>> more_state_listeners;  // add_state_listener()
     std::function<void(const std::string&, const std::string&)> message_listener;
     // Desired-property patches of the gateway's own twin (docs/twins.md): `devices/{gw}/` + IoT
     // Hub's topic on the mqtt profile, IoT Hub's own on azure-iot-hub.
     std::function<void(const std::string&)> twin_listener;
+    // Answers to the gateway's own twin requests (`{topic_base}$iothub/twin/res/{status}/?$rid=R`).
+    std::function<void(int, const std::string&, const std::string&)> twin_response_listener;
     std::string twin_prefix;
     // Direct methods of the gateway's identity: `{twin topic base}$iothub/methods/POST/{name}/?$rid=R`.
     std::function<void(const std::string&, const std::string&, const std::string&)> method_listener;
@@ -385,25 +389,45 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
 
     void notify_state(bool up, std::uint64_t ep) {
         std::function<void(bool, std::uint64_t)> listener;
+        std::vector<std::function<void(bool, std::uint64_t)>> more;
         {
             std::lock_guard lock(mu);
             listener = state_listener;
+            more = more_state_listeners;
         }
         if (listener) listener(up, ep);
+        for (const auto& l : more) l(up, ep);
     }
 
     void on_message(const mqtt::const_message_ptr& msg) {
         std::function<void(const std::string&, const std::string&)> listener;
         std::function<void(const std::string&)> twins;
         std::function<void(const std::string&, const std::string&, const std::string&)> methods;
+        std::function<void(int, const std::string&, const std::string&)> responses;
         {
             std::lock_guard lock(mu);
             listener = message_listener;
             twins = twin_listener;
             methods = method_listener;
+            responses = twin_response_listener;
         }
         if (msg->get_topic().starts_with(twin_prefix)) {
             if (twins) twins(msg->get_payload_str());
+            return;
+        }
+        const std::string response_prefix = topic_base + "$iothub/twin/res/";
+        if (const std::string& t = msg->get_topic(); t.starts_with(response_prefix)) {
+            // {status}/?$rid=R[&$version=V]
+            const std::string rest = t.substr(response_prefix.size());
+            int status = 0;
+            for (std::size_t i = 0; i < rest.size() && rest[i] >= '0' && rest[i] <= '9' && status < 1000; ++i)
+                status = status * 10 + (rest[i] - '0');
+            std::string rid;
+            if (const auto at = rest.find("$rid="); at != std::string::npos) {
+                const auto end = rest.find('&', at);
+                rid = rest.substr(at + 5, end == std::string::npos ? std::string::npos : end - at - 5);
+            }
+            if (responses) responses(status, rid, msg->get_payload_str());
             return;
         }
         const std::string method_prefix = topic_base + "$iothub/methods/POST/";
@@ -423,18 +447,22 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     // The gateway's desired-property patches: QoS 1 on a broker (it keeps them for the gateway's
     // session while it is away), QoS 0 on IoT Hub (its twin topics are QoS 0).
     void subscribe_twin(mqtt::async_client& cli) {
-        bool twins = false, methods = false;
+        bool twins = false, methods = false, responses = false;
         {
             std::lock_guard lock(mu);
             twins = static_cast<bool>(twin_listener);
             methods = static_cast<bool>(method_listener);
+            responses = static_cast<bool>(twin_response_listener);
         }
         const int qos = opts.upstream.profile == config::UpstreamProfile::mqtt ? 1 : 0;
-        for (const auto& [wanted, filter] : {std::pair{twins, twin_prefix + "#"},
-                                             std::pair{methods, topic_base + "$iothub/methods/POST/#"}}) {
+        // Answers are QoS 0 on both profiles: one kept for the gateway while it was away answers a
+        // request of a connection that is gone.
+        for (const auto& [wanted, filter, filter_qos] :
+             {std::tuple{twins, twin_prefix + "#", qos}, std::tuple{methods, topic_base + "$iothub/methods/POST/#", qos},
+              std::tuple{responses, topic_base + "$iothub/twin/res/#", 0}}) {
             if (!wanted) continue;
             try {
-                cli.subscribe(filter, qos);
+                cli.subscribe(filter, filter_qos);
             } catch (const mqtt::exception& e) {
                 spdlog::warn("upstream: subscribing to {} failed: {}", filter, e.what());
             }
@@ -868,6 +896,17 @@ const std::string& UpstreamClient::gateway_device_id() const { return impl_->gw;
 
 bool UpstreamClient::publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done) {
     return impl_->publish(topic, std::move(payload), std::move(done));
+}
+
+void UpstreamClient::add_state_listener(std::function<void(bool connected, std::uint64_t epoch)> listener) {
+    std::lock_guard lock(impl_->mu);
+    impl_->more_state_listeners.push_back(std::move(listener));
+}
+
+void UpstreamClient::set_twin_response_listener(
+    std::function<void(int status, const std::string& rid, const std::string& body)> listener) {
+    std::lock_guard lock(impl_->mu);
+    impl_->twin_response_listener = std::move(listener);
 }
 
 void UpstreamClient::set_twin_listener(std::function<void(const std::string& body)> listener) {

@@ -78,6 +78,8 @@ public:
     // when the connection is lost or closed. `epoch` increments on every successful connect (1 first).
     // Set before start().
     void set_state_listener(std::function<void(bool connected, std::uint64_t epoch)> listener);
+    // Another listener of the same changes, called after the one above (set before start()).
+    void add_state_listener(std::function<void(bool connected, std::uint64_t epoch)> listener);
     bool connected() const;
     std::uint64_t epoch() const;
     const std::string& gateway_device_id() const;  // {gw}
@@ -98,6 +100,12 @@ public:
     // on the mqtt profile, IoT Hub's `$iothub/twin/PATCH/properties/desired/#` on azure-iot-hub) and
     // their bodies go to the listener (Paho's thread) instead of the message listener.
     void set_twin_listener(std::function<void(const std::string& body)> listener);
+    // Answers to the gateway's own twin requests (docs/twins.md): once set (before start()), every
+    // connect also subscribes (QoS 0) to `{topic_base}$iothub/twin/res/#`; each answer goes to the
+    // listener (Paho's thread) with its status and `$rid`. Send requests with publish() on
+    // `{topic_base}$iothub/twin/GET/?$rid=R` or `.../PATCH/properties/reported/?$rid=R`.
+    void set_twin_response_listener(
+        std::function<void(int status, const std::string& rid, const std::string& body)> listener);
     // Direct methods of the gateway's identity (docs/twins.md): once set (before start()), every
     // connect subscribes to `{topic_base}$iothub/methods/POST/#`; requests go to the listener (Paho's
     // thread). Answer with publish() on `{topic_base}$iothub/methods/res/{status}/?$rid=R`.
