@@ -30,9 +30,16 @@ PathMatch match_path(std::string_view uri_path) {
         if (n == seg.size()) return {};
         seg[n++] = next_segment(rest);
     }
-    if (n < 4 || seg[0] != "devices" || seg[2] != "messages") return {};
+    if (n < 3 || seg[0] != "devices") return {};
     PathMatch m;
-    if (n == 4 && seg[3] == "events") {
+    if (seg[2] == "twin") {
+        if (n == 3) m.kind = PathMatch::Kind::twin;
+        else if (n == 4 && seg[3] == "reported") m.kind = PathMatch::Kind::twin_reported;
+        else if (n == 4 && seg[3] == "desired") m.kind = PathMatch::Kind::twin_desired;
+        else return {};
+    } else if (n < 4 || seg[2] != "messages") {
+        return {};
+    } else if (n == 4 && seg[3] == "events") {
         m.kind = PathMatch::Kind::telemetry;
     } else if (seg[3] == "devicebound" && n == 4) {
         m.kind = PathMatch::Kind::devicebound;
@@ -108,6 +115,14 @@ BuildResult build_telemetry(const TelemetryRequest& req, MessageIdGenerator& ids
     }
     r.message = std::move(m);
     return r;
+}
+
+std::optional<Refusal> check_twin_patch_format(std::optional<std::uint32_t> content_format) {
+    if (!content_format || *content_format == 50 || *content_format == 52) return std::nullopt;
+    return Refusal{4, 15, "bad_format",
+                   "a twin patch is JSON: Content-Format 50 (application/json) or 52 "
+                   "(application/merge-patch+json), not " +
+                       std::to_string(*content_format)};
 }
 
 }  // namespace hubgate::coap

@@ -22,6 +22,9 @@ struct PathMatch {
         devicebound,     // devices/{id}/messages/devicebound (GET / Observe)
         c2d_lock,        // devices/{id}/messages/devicebound/{lock} (DELETE, ?reject)
         c2d_abandon,     // devices/{id}/messages/devicebound/{lock}/abandon (POST)
+        twin,            // devices/{id}/twin (GET: both documents)
+        twin_reported,   // devices/{id}/twin/reported (PATCH / POST: a merge-patch)
+        twin_desired,    // devices/{id}/twin/desired (GET / Observe)
         bad_device_id,   // a known shape, but {id} breaks IoT Hub's id rule -> 4.00
         not_found,       // anything else -> 4.04
     };
@@ -43,7 +46,7 @@ std::optional<std::string> lock_from_hex(std::string_view hex);
 // `application/vnd.coap.cf.N` so nothing is lost.
 std::string content_type_for_format(std::uint32_t content_format);
 
-// Why a telemetry request is refused, and the CoAP response code that says so.
+// Why a request is refused, and the CoAP response code that says so.
 struct Refusal {
     std::uint8_t code_class = 4;   // 4.xx
     std::uint8_t code_detail = 0;  // e.g. 0 for 4.00, 13 for 4.13
@@ -67,5 +70,10 @@ struct BuildResult {
     std::optional<Refusal> refusal;
 };
 BuildResult build_telemetry(const TelemetryRequest& req, MessageIdGenerator& ids);
+
+// A twin reported patch (docs/coap.md, "Device twins") is JSON: no Content-Format, 50
+// (application/json) or 52 (application/merge-patch+json, RFC 7386's own type) is taken; any other
+// is 4.15 before the body is read.
+std::optional<Refusal> check_twin_patch_format(std::optional<std::uint32_t> content_format);
 
 }  // namespace hubgate::coap

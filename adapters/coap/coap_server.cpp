@@ -1,4 +1,4 @@
-// libcoap context, the telemetry and C2D (devicebound) handlers, the duplicate-request cache and the Asio integration
+// libcoap context, the telemetry, C2D (devicebound) and twin handlers, the duplicate-request cache and the Asio integration
 // (libcoap's epoll fd waited on by a stream_descriptor, its timeouts by a steady_timer).
 #include "adapters/coap/coap_server.hpp"
 
@@ -35,6 +35,7 @@
 #include "gateway/model/property_bag.hpp"
 #include "gateway/model/validation.hpp"
 #include "gateway/pipeline/ingest.hpp"
+#include "gateway/pipeline/twins.hpp"
 #include "gateway/model/clock.hpp"
 #include "gateway/translate/translator.hpp"
 
@@ -132,7 +133,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
           duplicates(registry_.counter("hubgate_coap_duplicates_total",
                                        "Retransmitted CoAP requests answered from the duplicate cache")),
           observer_gauge(registry_.gauge("hubgate_coap_observers",
-                                    "CoAP Observe registrations on devicebound resources (session x device)")) {}
+                                    "CoAP Observe registrations on devicebound resources (session x device)")),
+          twin_observer_gauge(registry_.gauge("hubgate_coap_twin_observers",
+                                              "CoAP Observe registrations on twin/desired resources (session x device)")) {}
 
     struct ListenerState {
         config::Listener config;
@@ -147,6 +150,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     asio::steady_timer timer;
     metrics::Counter& duplicates;
     metrics::Gauge& observer_gauge;
+    metrics::Gauge& twin_observer_gauge;
 
     coap_context_t* ctx = nullptr;
     std::optional<asio::posix::stream_descriptor> fd;
@@ -190,6 +194,25 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         std::shared_ptr<asio::steady_timer> timer;
     };
     std::vector<std::shared_ptr<HeldGet>> held;
+
+    // ---- device twins (io thread only) ------------------------------------------------------------
+    // A device's devices/{id}/twin/desired, made observable on its first GET. `document` is the last
+    // desired document (with `$version`) the store gave or committed, in the store's order (reads
+    // and changes both come from the writer thread, posted in turn): notifications send it.
+    struct TwinDesired {
+        coap_resource_t* resource = nullptr;  // owned by the context
+        std::string document;
+        std::set<coap_session_t*> observers;
+    };
+    std::map<std::string, TwinDesired> twin_desired;
+    // A twin answer too big for one PDU, kept for the repeat of a plain confirmable GET (see
+    // write_twin_answer()): by path (the device's; the repeat is authenticated again), for 2 s, once.
+    struct ReadyTwin {
+        std::string device;
+        std::string body;
+        std::chrono::steady_clock::time_point until;
+    };
+    std::map<std::string, ReadyTwin> ready_twins;
 
     // ---- Block1 reassembly (io thread only) ------------------------------------------------------
     struct Upload {
@@ -250,6 +273,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         coap_register_request_handler(r, COAP_REQUEST_POST, &Impl::on_post_trampoline);
         coap_register_request_handler(r, COAP_REQUEST_GET, &Impl::on_get_trampoline);
         coap_register_request_handler(r, COAP_REQUEST_DELETE, &Impl::on_delete_trampoline);
+        // RFC 8132 PATCH: twin reported patches (other paths refuse it).
+        coap_register_request_handler(r, COAP_REQUEST_PATCH, &Impl::on_patch_trampoline);
         // Without a PUT handler libcoap would answer 4.05 anyway; say why.
         coap_register_request_handler(r, COAP_REQUEST_PUT, &Impl::on_put_trampoline);
     }
@@ -258,21 +283,28 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     // rendering of the request's Uri-Path, so libcoap routes the device's next requests (and the
     // re-run of a held one) to it.
     void ensure_device_resource(C2dDevice& d, const coap_pdu_t* req) {
-        if (d.resource) return;
+        if (!d.resource) d.resource = observable_resource(req);
+    }
+
+    // A resource at the request's path, observable with confirmable notifications (null on failure).
+    coap_resource_t* observable_resource(const coap_pdu_t* req) {
         coap_string_t* path = coap_get_uri_path(req);
-        if (!path) return;
+        if (!path) return nullptr;
         coap_str_const_t* owned = coap_new_str_const(path->s, path->length);
         coap_delete_string(path);
-        if (!owned) return;
+        if (!owned) return nullptr;
         coap_resource_t* r = coap_resource_init(owned, COAP_RESOURCE_FLAGS_RELEASE_URI |
                                                            // confirmable notifications: libcoap drops an
                                                            // observer that stops acknowledging them
                                                            COAP_RESOURCE_FLAGS_NOTIFY_CON);
-        if (!r) return coap_delete_str_const(owned);
+        if (!r) {
+            coap_delete_str_const(owned);
+            return nullptr;
+        }
         register_handlers(r);
         coap_resource_set_get_observable(r, 1);
         coap_add_resource(ctx, r);
-        d.resource = r;
+        return r;
     }
 
     // Observers keep a device reachable; libcoap ends an observation on a cancel, on a failed
@@ -286,6 +318,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             return 0;
         }
         self->refused_sessions.erase(s);
+        for (auto& [device, d] : self->twin_desired)
+            if (d.observers.erase(s)) self->twin_observer_gauge.add(-1);
         for (auto& [device, d] : self->c2d) {
             if (!d.observers.erase(s)) continue;
             self->observer_gauge.add(-1);
@@ -352,6 +386,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         uploads.clear();
         upload_bytes = 0;
         observer_gauge.set(0);
+        twin_observer_gauge.set(0);
+        twin_desired.clear();  // the resources go with the context
+        ready_twins.clear();
         // Locked messages stay in the relay's inbox; a stop is not a failed delivery.
         for (auto& [id, d] : c2d) {
             if (d.lock_timer) d.lock_timer->cancel();
@@ -429,13 +466,22 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
     static void on_not_implemented(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
                                    coap_pdu_t* resp) {
-        static constexpr char kWhy[] = "PUT is not served: POST messages/events, GET or DELETE messages/devicebound";
+        static constexpr char kWhy[] =
+            "PUT is not served: POST messages/events, GET or DELETE messages/devicebound, PATCH twin/reported";
         coap_pdu_set_code(resp, static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(501)));
         coap_add_data(resp, sizeof kWhy - 1, reinterpret_cast<const std::uint8_t*>(kWhy));
     }
 
     static void on_post_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
                                    coap_pdu_t* resp) {
+        auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
+        self->on_post(s, req, resp, false);
+    }
+
+    // PATCH goes the POST way (duplicates, Block1, the answer after the commit); on_post sends it to
+    // the twin handler, which refuses it anywhere but twin/reported.
+    static void on_patch_trampoline(coap_resource_t*, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
+                                    coap_pdu_t* resp) {
         auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)));
         self->on_post(s, req, resp, false);
     }
@@ -477,6 +523,11 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
     static void write_answer(coap_pdu_t* resp, const DedupCache::Entry& a) {
         coap_pdu_set_code(resp, static_cast<coap_pdu_code_t>((a.code_class << 5) | a.code_detail));
+        if (a.content_format >= 0) {
+            std::uint8_t buf[4];
+            coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
+                            coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(a.content_format)), buf);
+        }
         if (a.max_age) {
             std::uint8_t buf[4];
             coap_add_option(resp, COAP_OPTION_MAXAGE, coap_encode_var_safe(buf, sizeof buf, a.max_age), buf);
@@ -692,6 +743,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
     void on_get(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp) {
         const RequestTarget t = request_target(req);
+        if (is_twin(match_path(t.path).kind)) return on_twin_get(r, s, req, resp, t);
         const coap_bin_const_t tok = coap_pdu_get_token(req);
         if (coap_find_async(s, tok)) {  // a held GET re-run (now on the device's resource): answer
             const PathMatch pm = match_path(t.path);
@@ -925,6 +977,323 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         write_answer(resp, e);
     }
 
+    // ---- device twins (docs/coap.md, "Device twins") ---------------------------------------------
+
+    static bool is_twin(PathMatch::Kind k) {
+        return k == PathMatch::Kind::twin || k == PathMatch::Kind::twin_reported || k == PathMatch::Kind::twin_desired;
+    }
+
+    // Path, method and authentication checks shared by every twin request, as for C2D: on coaps the
+    // {id} must be the DTLS-PSK identity (4.03) still holding its key (4.01); on coap the path names
+    // the device. A refusal is written to `resp`.
+    std::optional<PathMatch> twin_target(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
+                                         const std::string& key, const std::string& peer, const RequestTarget& t) {
+        if (t.slash_in_segment) {
+            refuse(resp, key, peer, {4, 0, "bad_path", "a Uri-Path segment contains '/'"});
+            return std::nullopt;
+        }
+        const PathMatch pm = match_path(t.path);
+        const auto method = coap_pdu_get_code(req);
+        const bool fits =
+            (method == COAP_REQUEST_CODE_GET && (pm.kind == PathMatch::Kind::twin || pm.kind == PathMatch::Kind::twin_desired)) ||
+            ((method == COAP_REQUEST_CODE_PATCH || method == COAP_REQUEST_CODE_POST) &&
+             pm.kind == PathMatch::Kind::twin_reported);
+        if (pm.kind == PathMatch::Kind::bad_device_id) {
+            refuse(resp, key, peer,
+                   {4, 0, "bad_path", "device id '" + pm.device_id.substr(0, 128) + "' breaks the rule: " + kHubIdRule});
+            return std::nullopt;
+        }
+        if (!fits || !options.twins) {
+            refuse(resp, key, peer,
+                   {4, 4, "not_found",
+                    "no such resource '/" + t.path.substr(0, 100) + "' for this method" +
+                        (options.twins ? "; GET devices/{id}/twin, GET (Observe) devices/{id}/twin/desired, PATCH or "
+                                         "POST devices/{id}/twin/reported"
+                                       : "")});
+            return std::nullopt;
+        }
+        const ListenerState* l = listener_for(s);
+        if (l && l->config.protocol == config::Protocol::coaps) {
+            if (auto r = check_dtls_device(s, pm.device_id, "twin request")) {
+                refuse(resp, key, peer, *r);
+                return std::nullopt;
+            }
+        } else if (auto r = record_seen(pm.device_id)) {
+            refuse(resp, key, peer, *r);
+            return std::nullopt;
+        }
+        return pm;
+    }
+
+    // Registers the request for a separate answer (an empty ACK now); null when libcoap cannot.
+    std::shared_ptr<Pending> defer(coap_session_t* s, const coap_pdu_t* req, const std::string& dedup_key) {
+        if (!coap_register_async(s, req, 0)) return nullptr;
+        const coap_bin_const_t tok = coap_pdu_get_token(req);
+        auto p = std::make_shared<Pending>();
+        p->dedup_key = dedup_key;
+        p->session = coap_session_reference(s);
+        p->token.assign(reinterpret_cast<const char*>(tok.s), tok.length);
+        pending[{s, p->token}] = p;
+        return p;
+    }
+
+    // The TwinSink's answer (any thread) back on the loop, into the deferred request's answer.
+    std::function<void(TwinAnswer)> twin_reply(const std::shared_ptr<Pending>& p, std::string peer, std::string device,
+                                               PathMatch::Kind kind) {
+        return [w = weak_from_this(), p, peer = std::move(peer), device = std::move(device), kind](TwinAnswer a) {
+            auto self = w.lock();
+            if (!self) return;
+            asio::post(self->io, [w, p, peer, device, kind, a = std::move(a)]() mutable {
+                if (auto me = w.lock()) me->on_twin_answer(p, peer, device, kind, std::move(a));
+            });
+        };
+    }
+
+    void on_twin_answer(const std::shared_ptr<Pending>& p, const std::string& peer, const std::string& device,
+                        PathMatch::Kind kind, TwinAnswer t) {
+        if (!running) return;
+        auto& a = p->answer;
+        a.content_format = COAP_MEDIATYPE_APPLICATION_JSON;
+        if (t.status == 200) {
+            a.code_class = 2;
+            a.code_detail = 5;
+            a.payload = std::move(t.body);
+            if (kind == PathMatch::Kind::twin_desired)
+                if (auto it = twin_desired.find(device); it != twin_desired.end()) it->second.document = a.payload;
+        } else if (t.status == 204) {
+            // The patch is committed: the new reported version is the answer's payload.
+            a.code_class = 2;
+            a.code_detail = 4;
+            a.payload = "{\"$version\":" + std::to_string(t.version) + "}";
+            forget_ready_twins(device);
+        } else {
+            // The service's JSON error body ({"errorCode":...,"message":...}, as MQTT devices get it).
+            const bool bad = t.status == 400;
+            a.code_class = bad ? 4 : 5;
+            a.code_detail = bad ? 0 : 3;
+            a.payload = std::move(t.body);
+            count_refusal(bad ? "bad_twin_patch" : "store_failed");
+            spdlog::warn("coap: {} twin request of {} answered {}: {}", peer, device,
+                         code_text(a.code_class, a.code_detail), a.payload.substr(0, 200));
+        }
+        answer_later(p);
+    }
+
+    // PATCH or POST devices/{id}/twin/reported (and any PATCH, refused elsewhere): a JSON
+    // merge-patch of the reported properties, answered 2.04 {"$version":V} only after the commit.
+    void on_twin_patch(coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp, const std::string& key,
+                       const std::string& peer, const RequestTarget& target) {
+        auto pm = twin_target(s, req, resp, key, peer, target);
+        if (!pm) return;
+        coap_opt_iterator_t oi;
+        std::optional<std::uint32_t> content_format;
+        if (const coap_opt_t* cf = coap_check_option(req, COAP_OPTION_CONTENT_FORMAT, &oi))
+            content_format = coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf));
+        if (auto r = check_twin_patch_format(content_format)) return refuse(resp, key, peer, *r);
+        size_t len = 0, offset = 0, total = 0;
+        const std::uint8_t* data = nullptr;
+        std::string body;
+        if (coap_get_data_large(req, &len, &data, &offset, &total)) body.assign(reinterpret_cast<const char*>(data), len);
+        coap_block_t block1;
+        if (coap_get_block(req, COAP_OPTION_BLOCK1, &block1)) {
+            std::string assembled;
+            const BlockStep step = accept_block(s, req, target, block1, body, assembled);
+            if (step.refusal) return refuse(resp, key, peer, *step.refusal, step.max_age);
+            if (!step.complete) {
+                coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CHANGED);  // libcoap makes it 2.31 Continue
+                return;
+            }
+            body = std::move(assembled);
+        }
+        auto p = defer(s, req, key);
+        if (!p) return refuse(resp, key, peer, {5, 0, "internal", "cannot defer the answer"});
+        dedup.insert(key, DedupCache::Clock::now());  // pending: retransmits get an empty ACK
+        options.twins->update_reported(pm->device_id, std::move(body),
+                                       twin_reply(p, peer, pm->device_id, PathMatch::Kind::twin_reported));
+        // Leaving the response empty makes libcoap send the empty ACK; the answer follows separately.
+    }
+
+    // GET devices/{id}/twin (both documents) and devices/{id}/twin/desired (Observe). Read from the
+    // store and answered separately; a desired change is notified from twin_desired's document.
+    void on_twin_get(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
+                     const RequestTarget& t) {
+        const coap_bin_const_t tok = coap_pdu_get_token(req);
+        if (coap_find_async(s, tok)) {  // the re-run once the store answered, or a retransmit before
+            const std::string token(reinterpret_cast<const char*>(tok.s), tok.length);
+            auto it = pending.find({s, token});
+            if (it == pending.end() || !it->second->done) {
+                duplicates.inc();  // a retransmit while the read is pending: empty ACK again
+                return;
+            }
+            auto p = it->second;
+            pending.erase(it);
+            coap_session_release(p->session);
+            const PathMatch pm = match_path(t.path);
+            if (pm.kind == PathMatch::Kind::twin_desired && r != unknown && p->answer.code_class == 2)
+                note_twin_observer(pm.device_id, s, req);
+            write_twin_answer(r, s, req, resp, pm, p->answer, true);
+            return;
+        }
+        // A notification is a confirmable response to the stored registration (see on_get).
+        if (coap_pdu_get_type(resp) == COAP_MESSAGE_CON && r != unknown) return notify_twin(r, s, req, resp, t);
+        const std::string peer = peer_text(s);
+        const std::string key = dedup_key(peer, static_cast<std::uint16_t>(coap_pdu_get_mid(req)));
+        auto pm = twin_target(s, req, resp, key, peer, t);
+        if (!pm) return;
+        coap_opt_iterator_t oi;
+        if (const coap_opt_t* accept = coap_check_option(req, COAP_OPTION_ACCEPT, &oi))
+            if (coap_decode_var_bytes(coap_opt_value(accept), coap_opt_length(accept)) != COAP_MEDIATYPE_APPLICATION_JSON)
+                return refuse(resp, key, peer, {4, 6, "not_acceptable", "a twin is served as application/json (50) only"});
+        // The repeat of a GET told to ask again (a body too big for a separate answer): piggy-backed.
+        if (auto it = ready_twins.find(t.path); it != ready_twins.end()) {
+            ReadyTwin ready = std::move(it->second);
+            ready_twins.erase(it);
+            if (std::chrono::steady_clock::now() < ready.until) {
+                DedupCache::Entry a;
+                a.done = true;
+                a.code_class = 2;
+                a.code_detail = 5;
+                a.content_format = COAP_MEDIATYPE_APPLICATION_JSON;
+                a.payload = std::move(ready.body);
+                return write_twin_answer(r, s, req, resp, *pm, a, false);
+            }
+        }
+        if (pm->kind == PathMatch::Kind::twin_desired) {
+            auto& d = twin_desired[pm->device_id];
+            // Observable from the first GET on: libcoap re-runs the deferred request on it, where an
+            // Observe registration takes (as for devicebound).
+            if (!d.resource) d.resource = observable_resource(req);
+        }
+        auto p = defer(s, req, {});
+        if (!p) return refuse(resp, key, peer, {5, 0, "internal", "cannot defer the answer"});
+        auto done = twin_reply(p, peer, pm->device_id, pm->kind);
+        if (pm->kind == PathMatch::Kind::twin_desired)
+            options.twins->get_desired(pm->device_id, std::move(done));
+        else
+            options.twins->get_twin(pm->device_id, std::move(done));
+    }
+
+    // 2.05 with the document (Block2 when it needs more than one PDU; the desired document's ETag is
+    // its $version), or the error as it came. `separate`: the answer to a deferred request.
+    void write_twin_answer(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
+                           const PathMatch& pm, const DedupCache::Entry& a, bool separate) {
+        if (a.code_class != 2) {
+            count_code(a.code_class, a.code_detail);
+            return write_answer(resp, a);
+        }
+        std::uint64_t etag = 0;
+        if (pm.kind == PathMatch::Kind::twin_desired) etag = version_of(a.payload);
+        if (separate && separate_twin_unsafe(s, req, a.payload.size())) {
+            // libcoap 4.3.1 clients cannot start Block2 from a separate response to a plain
+            // confirmable GET: keep the body for the repeat and ask for it.
+            if (ready_twins.size() > 1000) ready_twins.clear();
+            ready_twins[request_target(req).path] =
+                ReadyTwin{pm.device_id, a.payload, std::chrono::steady_clock::now() + std::chrono::seconds(2)};
+            coap_pdu_set_code(resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
+            std::uint8_t buf[4];
+            coap_add_option(resp, COAP_OPTION_MAXAGE, coap_encode_var_safe(buf, sizeof buf, 0), buf);
+            static constexpr std::string_view text = "the twin is ready; repeat the GET";
+            coap_add_data(resp, text.size(), reinterpret_cast<const std::uint8_t*>(text.data()));
+            count_code(5, 3);
+            return;
+        }
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
+        count_code(2, 5);
+        if (etag) {
+            // coap_add_data_large_response() sets the ETag itself only for Block2 bodies.
+            std::uint8_t buf[8];
+            coap_add_option(resp, COAP_OPTION_ETAG, coap_encode_var_safe8(buf, sizeof buf, etag), buf);
+        }
+        auto* body = new std::string(a.payload);
+        coap_add_data_large_response(
+            r, s, req, resp, nullptr, COAP_MEDIATYPE_APPLICATION_JSON, -1, etag, body->size(),
+            reinterpret_cast<const std::uint8_t*>(body->data()),
+            [](coap_session_t*, void* p) { delete static_cast<std::string*>(p); }, body);
+    }
+
+    // Whether a deferred answer of `size` bytes would need Block2 on a plain confirmable GET, which
+    // libcoap 4.3.1 clients cannot follow from a separate response (see separate_block2_unsafe()).
+    static bool separate_twin_unsafe(coap_session_t* s, const coap_pdu_t* req, std::size_t size) {
+        coap_opt_iterator_t oi;
+        if (coap_pdu_get_type(req) != COAP_MESSAGE_CON || coap_check_option(req, COAP_OPTION_OBSERVE, &oi))
+            return false;
+        std::size_t limit = coap_session_max_pdu_size(s);
+        limit = limit > 64 ? limit - 64 : 0;  // header, token, ETag, Content-Format, Block2/Size2
+        coap_block_t block;
+        if (coap_get_block(req, COAP_OPTION_BLOCK2, &block)) limit = std::min<std::size_t>(limit, 1u << (block.szx + 4));
+        return size > limit;
+    }
+
+    // The `"$version":N` of a desired document (the gateway wrote it last: twin_json's with_version).
+    static std::uint64_t version_of(std::string_view doc) {
+        const auto at = doc.rfind("\"$version\":");
+        if (at == std::string_view::npos) return 0;
+        std::uint64_t v = 0;
+        for (auto i = at + 11; i < doc.size() && doc[i] >= '0' && doc[i] <= '9'; ++i) v = v * 10 + (doc[i] - '0');
+        return v;
+    }
+
+    // A notification to an observer of a device's twin/desired: the whole current desired
+    // document. Never an error code (libcoap 4.3.1 crashes on one, see notify()): a session that may
+    // no longer see the device gets an empty 2.05 and stops counting as an observer.
+    void notify_twin(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
+                     const RequestTarget& t) {
+        const PathMatch pm = match_path(t.path);
+        auto it = twin_desired.find(pm.device_id);
+        const ListenerState* l = listener_for(s);
+        std::optional<Refusal> refusal;
+        if (l && l->config.protocol == config::Protocol::coaps) refusal = check_dtls_device(s, pm.device_id, "observation");
+        if (refusal || it == twin_desired.end() || it->second.document.empty()) {
+            if (refusal) {
+                count_refusal(refusal->counter_reason);
+                spdlog::warn("coap: {} stops observing the desired properties of {}: {}", peer_text(s), pm.device_id,
+                             refusal->text);
+                if (it != twin_desired.end() && it->second.observers.erase(s)) twin_observer_gauge.add(-1);
+            }
+            coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
+            count_code(2, 5);
+            return;
+        }
+        DedupCache::Entry a;
+        a.done = true;
+        a.code_class = 2;
+        a.code_detail = 5;
+        a.content_format = COAP_MEDIATYPE_APPLICATION_JSON;
+        a.payload = it->second.document;
+        write_twin_answer(r, s, req, resp, pm, a, false);
+    }
+
+    void note_twin_observer(const std::string& device, coap_session_t* s, const coap_pdu_t* req) {
+        coap_opt_iterator_t oi;
+        const coap_opt_t* o = coap_check_option(req, COAP_OPTION_OBSERVE, &oi);
+        if (!o) return;
+        auto& d = twin_desired[device];
+        if (coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) == COAP_OBSERVE_ESTABLISH) {
+            if (d.observers.insert(s).second) {
+                twin_observer_gauge.add(1);
+                spdlog::info("coap: {} observes the desired properties of {}", peer_text(s), device);
+            }
+        } else if (d.observers.erase(s)) {
+            twin_observer_gauge.add(-1);
+            spdlog::info("coap: {} stopped observing the desired properties of {}", peer_text(s), device);
+        }
+    }
+
+    // A committed desired change (on the loop, in the store's order).
+    void on_twin_desired(const std::string& device, std::string document) {
+        forget_ready_twins(device);
+        auto it = twin_desired.find(device);
+        if (it == twin_desired.end()) return;  // never asked for over CoAP: nobody to notify
+        it->second.document = std::move(document);
+        if (it->second.resource) coap_resource_notify_observers(it->second.resource, nullptr);
+        process();
+    }
+
+    void forget_ready_twins(const std::string& device) {
+        for (auto it = ready_twins.begin(); it != ready_twins.end();)
+            it = it->second.device == device ? ready_twins.erase(it) : std::next(it);
+    }
+
     static void on_get_trampoline(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, const coap_string_t*,
                                   coap_pdu_t* resp) {
         static_cast<Impl*>(coap_get_app_data(coap_session_get_context(s)))->on_get(r, s, req, resp);
@@ -1135,6 +1504,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
         }
 
         const RequestTarget target = request_target(req);
+        if (coap_pdu_get_code(req) == COAP_REQUEST_CODE_PATCH || is_twin(match_path(target.path).kind))
+            return on_twin_patch(s, req, resp, key, peer, target);
         if (match_path(target.path).kind == PathMatch::Kind::c2d_abandon) return on_settle(s, req, resp, target);
         const std::string& path = target.path;
         const std::string& query_text = target.query;
@@ -1241,8 +1612,17 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
             count_refusal(no_room ? "no_room" : "store_failed");
             spdlog::warn("coap: {} answered {}: {}", peer, code_text(a.code_class, a.code_detail), a.payload);
         }
+        answer_later(p);
+    }
+
+    // A deferred request's answer is in `p->answer`: remembered for retransmits, and the request is
+    // re-run by libcoap (coap_async_trigger) so its handler sends it.
+    void answer_later(const std::shared_ptr<Pending>& p) {
+        auto& a = p->answer;
+        a.done = true;
         p->done = true;
-        if (auto* e = dedup.find(p->dedup_key, DedupCache::Clock::now())) *e = a;
+        if (!p->dedup_key.empty())
+            if (auto* e = dedup.find(p->dedup_key, DedupCache::Clock::now())) *e = a;
         const coap_bin_const_t tok{p->token.size(), reinterpret_cast<const std::uint8_t*>(p->token.data())};
         if (coap_async_t* async = coap_find_async(p->session, tok)) {
             coap_async_trigger(async);
@@ -1273,6 +1653,14 @@ void CoapServer::deliver(std::string device_id, HubMessage m, std::function<void
         auto self = w.lock();
         if (!self) return done(DeliveryOutcome::unreachable);
         self->on_deliver(device_id, std::move(m), std::move(done));
+    });
+}
+
+void CoapServer::twin_desired(std::string device_id, std::string document, std::int64_t) {
+    asio::post(impl_->io, [w = std::weak_ptr<Impl>(impl_), device_id = std::move(device_id),
+                           document = std::move(document)]() mutable {
+        auto self = w.lock();
+        if (self && self->running) self->on_twin_desired(device_id, std::move(document));
     });
 }
 

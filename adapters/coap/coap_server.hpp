@@ -1,12 +1,15 @@
 // The device-facing CoAP server (libcoap 3, plain UDP and DTLS-PSK) driven from the gateway's Asio
 // loop: `POST /devices/{id}/messages/events` -> IngestSink, 2.04 only once durable; and C2D
-// (`GET`/`DELETE` on `devices/{id}/messages/devicebound`) as a C2dDeliverer for the C2D relay.
+// (`GET`/`DELETE` on `devices/{id}/messages/devicebound`) as a C2dDeliverer for the C2D relay;
+// device twins (`devices/{id}/twin...`) through TwinSink.
 // gateway/app creates one; libcoap and Asio stay out of this header.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -20,6 +23,7 @@ class io_context;
 namespace hubgate {
 class DeviceDirectory;
 class IngestSink;
+class TwinSink;
 namespace metrics {
 class Registry;
 }
@@ -51,6 +55,9 @@ struct ServerOptions {
     // derives for it; a session that completes the handshake with it is registered (window open,
     // register = "always") or refused and pending. Null: unknown identities are refused. gateway/app.
     pairing::Pairing* pairing = nullptr;
+    // Device twins (docs/coap.md, "Device twins"): GET devices/{id}/twin, PATCH or POST
+    // .../twin/reported, GET (Observe) .../twin/desired. Null: those paths are 4.04. gateway/app.
+    TwinSink* twins = nullptr;
 };
 
 class CoapServer : public C2dDeliverer {
@@ -74,6 +81,10 @@ public:
     // not_delivered. Unreachable unless the device GETs devicebound within lock_timeout.
     void deliver(std::string device_id, HubMessage m, std::function<void(DeliveryOutcome)> done) override;
     void set_reachability_listener(std::function<void(const std::string& device, bool reachable)> fn) override;
+
+    // A committed desired change of `device`: its whole desired document with `$version`. Observers
+    // of the device's devices/{id}/twin/desired are notified. Any thread.
+    void twin_desired(std::string device_id, std::string document, std::int64_t version);
 
     struct Impl;
 

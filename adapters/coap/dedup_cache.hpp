@@ -25,6 +25,7 @@ public:
         std::uint8_t code_detail = 0;
         std::uint32_t max_age = 0;    // seconds; 0 = no Max-Age option
         std::string payload;
+        std::int32_t content_format = -1;  // -1 = no Content-Format option (a diagnostic payload)
     };
 
     // RFC 7252 EXCHANGE_LIFETIME is 247 s; the bound keeps memory flat under a request flood.

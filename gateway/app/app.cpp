@@ -256,7 +256,12 @@ int App::Impl::run() {
     coap_opts.lock_timeout_seconds = cfg.c2d.lock_timeout_seconds;
     coap_opts.translator = translator.get();
     coap_opts.pairing = pairing.get();
+    coap_opts.twins = twins.get();
     coap = std::make_unique<coap::CoapServer>(io, std::move(coap_opts), devices, *ingest, registry);
+    // CoAP observers of devices/{id}/twin/desired get the whole document after each change.
+    twins->set_desired_document_listener([this](const std::string& device, std::string document, std::int64_t version) {
+        coap->twin_desired(device, std::move(document), version);
+    });
     // A device is served C2D by the adapter it is reachable on: MQTT (subscribed) first, then CoAP.
     deliverers = std::make_unique<c2d::MultiDeliverer>(std::vector<C2dDeliverer*>{mqtt.get(), coap.get()});
     c2d = std::make_unique<c2d::C2dRelay>(io, *store, *upstream, *deliverers, devices, cfg.c2d, registry);

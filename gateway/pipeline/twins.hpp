@@ -8,7 +8,8 @@
 
 namespace hubgate {
 
-// An answer as IoT Hub gives it: status 200 (GET, body = the twin document), 204 (reported patch
+// An answer as IoT Hub gives it: status 200 (GET, body = the twin document; get_desired: the desired
+// document with `$version`, version = that version), 204 (reported patch
 // committed, version = the reported version), or an error status with a JSON error body.
 struct TwinAnswer {
     int status = 200;
@@ -23,6 +24,8 @@ public:
     virtual void get_twin(const std::string& device_id, std::function<void(TwinAnswer)> done) = 0;
     virtual void update_reported(const std::string& device_id, std::string patch,
                                  std::function<void(TwinAnswer)> done) = 0;
+    // The desired document alone, with `$version` (status 200; CoAP's GET of .../twin/desired).
+    virtual void get_desired(const std::string& device_id, std::function<void(TwinAnswer)> done) = 0;
 };
 
 }  // namespace hubgate

@@ -41,6 +41,16 @@ void TwinService::get_twin(const std::string& device_id, std::function<void(Twin
     });
 }
 
+void TwinService::get_desired(const std::string& device_id, std::function<void(TwinAnswer)> done) {
+    store_.twin_get(device_id, [done = std::move(done)](std::optional<store::StoredTwin> t) {
+        if (!t) {
+            done({503, error_body(503001, "the gateway's store is not available"), 0});
+            return;
+        }
+        done({200, with_version(t->desired, t->desired_version), t->desired_version});
+    });
+}
+
 void TwinService::update_reported(const std::string& device_id, std::string patch,
                                   std::function<void(TwinAnswer)> done) {
     store_.twin_update(
@@ -87,6 +97,7 @@ void TwinService::update_desired(const std::string& device_id, std::string patch
                 return;
             }
             if (on_desired_) on_desired_(device_id, with_version(patch, u.version), u.version);
+            if (on_desired_document_) on_desired_document_(device_id, with_version(u.document, u.version), u.version);
         });
 }
 
@@ -116,6 +127,8 @@ std::size_t TwinService::apply_gateway_desired(std::string_view body) {
                 *id, store::TwinSide::desired, [](const std::string&) -> Result<std::string> { return std::string("{}"); },
                 [this, id = *id, done](store::TwinUpdate u) {
                     if (u.committed && on_desired_) on_desired_(id, with_version("{}", u.version), u.version);
+                    if (u.committed && on_desired_document_)
+                        on_desired_document_(id, with_version("{}", u.version), u.version);
                     done->set_value();
                 });
         } else if (patch.is_object()) {

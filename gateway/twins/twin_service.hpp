@@ -29,6 +29,7 @@ public:
 
     void get_twin(const std::string& device_id, std::function<void(TwinAnswer)> done) override;
     void update_reported(const std::string& device_id, std::string patch, std::function<void(TwinAnswer)> done) override;
+    void get_desired(const std::string& device_id, std::function<void(TwinAnswer)> done) override;
 
     // Merges `patch` into the device's desired properties; after the commit the listener gets the
     // device, the notification body (the patch with `$version`) and the new desired version.
@@ -42,6 +43,13 @@ public:
     // Called on the store's writer thread: post to your own.
     void set_desired_listener(std::function<void(const std::string& device, std::string body, std::int64_t version)> fn) {
         on_desired_ = std::move(fn);
+    }
+
+    // The same changes as whole desired documents with `$version` (what an Observe of CoAP's
+    // .../twin/desired is sent). Called on the store's writer thread too.
+    void set_desired_document_listener(
+        std::function<void(const std::string& device, std::string document, std::int64_t version)> fn) {
+        on_desired_document_ = std::move(fn);
     }
 
     // After a device's reported change is committed (store writer thread): the gateway's own twin
@@ -68,6 +76,7 @@ private:
 
     store::Store& store_;
     std::function<void(const std::string&, std::string, std::int64_t)> on_desired_;
+    std::function<void(const std::string&, std::string, std::int64_t)> on_desired_document_;
 };
 
 }  // namespace hubgate::twins

@@ -138,3 +138,34 @@ TEST_CASE("a body over 256 KB is refused with 4.13") {
     CHECK(b.refusal->code_class == 4);
     CHECK(b.refusal->code_detail == 13);
 }
+
+TEST_CASE("devices/{id}/twin, twin/reported and twin/desired name the twin resources of that device") {
+    auto m = match_path("devices/thermo-1/twin");
+    CHECK(m.kind == PathMatch::Kind::twin);
+    CHECK(m.device_id == "thermo-1");
+    CHECK(match_path("/devices/thermo-1/twin/reported/").kind == PathMatch::Kind::twin_reported);
+    m = match_path("devices/thermo-1/twin/desired");
+    CHECK(m.kind == PathMatch::Kind::twin_desired);
+    CHECK(m.device_id == "thermo-1");
+}
+
+TEST_CASE("twin paths of another shape are not found, and a bad id in one is a bad device id") {
+    CHECK(match_path("devices/d/twin/other").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/d/twin/desired/x").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/d/twins").kind == PathMatch::Kind::not_found);
+    CHECK(match_path("devices/bad id/twin").kind == PathMatch::Kind::bad_device_id);
+    CHECK(match_path("devices/bad id/twin/reported").kind == PathMatch::Kind::bad_device_id);
+}
+
+TEST_CASE("a twin patch without a Content-Format or as application/json or merge-patch+json is taken, others are 4.15") {
+    CHECK(!check_twin_patch_format(std::nullopt));
+    CHECK(!check_twin_patch_format(50u));
+    CHECK(!check_twin_patch_format(52u));
+    for (std::uint32_t cf : {0u, 42u, 51u, 60u}) {
+        const auto r = check_twin_patch_format(cf);
+        REQUIRE(r);
+        CHECK(r->code_class == 4);
+        CHECK(r->code_detail == 15);
+        CHECK(std::string(r->counter_reason) == "bad_format");
+    }
+}

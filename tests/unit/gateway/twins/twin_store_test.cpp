@@ -115,4 +115,35 @@ TEST_CASE("a desired patch of the gateway's twin reaches each named device with 
     CHECK(json::parse(rig.get("a.b").body)["desired"] == json::parse(R"({"led":true,"$version":2})"));
 }
 
+TEST_CASE("get_desired reads the desired document alone, and the document listener gets the whole document after each change") {
+    Rig rig;
+    std::mutex mu;
+    std::vector<std::pair<std::string, std::int64_t>> docs;
+    std::promise<void> two;
+    rig.service->set_desired_document_listener([&](const std::string& d, std::string doc, std::int64_t v) {
+        std::lock_guard lock(mu);
+        CHECK(d == "dev-1");
+        docs.emplace_back(std::move(doc), v);
+        if (docs.size() == 2) two.set_value();
+    });
+    std::promise<TwinAnswer> fresh;
+    rig.service->get_desired("dev-1", [&](TwinAnswer a) { fresh.set_value(std::move(a)); });
+    const auto a = fresh.get_future().get();
+    CHECK(a.status == 200);
+    CHECK(json::parse(a.body) == json::parse(R"({"$version":1})"));
+    rig.service->update_desired("dev-1", R"({"interval":30,"mode":"eco"})");
+    rig.service->update_desired("dev-1", R"({"mode":null,"led":true})");
+    two.get_future().wait();
+    std::lock_guard lock(mu);
+    REQUIRE(docs.size() == 2);
+    CHECK(json::parse(docs[0].first) == json::parse(R"({"interval":30,"mode":"eco","$version":1})"));
+    CHECK(json::parse(docs[1].first) == json::parse(R"({"interval":30,"led":true,"$version":2})"));
+    CHECK(docs[1].second == 2);
+    std::promise<TwinAnswer> later;
+    rig.service->get_desired("dev-1", [&](TwinAnswer x) { later.set_value(std::move(x)); });
+    const auto b = later.get_future().get();
+    CHECK(json::parse(b.body) == json::parse(docs[1].first));
+    CHECK(b.version == 2);
+}
+
 }  // TEST_SUITE
