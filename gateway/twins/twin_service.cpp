@@ -42,11 +42,13 @@ void TwinService::get_twin(const std::string& device_id, std::function<void(Twin
 }
 
 void TwinService::get_desired(const std::string& device_id, std::function<void(TwinAnswer)> done) {
-    store_.twin_get(device_id, [done = std::move(done)](std::optional<store::StoredTwin> t) {
+    store_.twin_get(device_id, [this, done = std::move(done)](std::optional<store::StoredTwin> t) {
         if (!t) {
+            count(counters_.get_failed);
             done({503, error_body(503001, "the gateway's store is not available"), 0});
             return;
         }
+        count(counters_.get_ok);
         done({200, with_version(t->desired, t->desired_version), t->desired_version});
     });
 }

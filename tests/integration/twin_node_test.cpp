@@ -13,6 +13,7 @@
 
 #include "tests/support/certificates.hpp"
 #include "tests/support/gateway.hpp"
+#include "tests/support/hub_twin.hpp"
 #include "tests/support/mosquitto.hpp"
 
 using namespace hubgate;
@@ -182,6 +183,29 @@ TEST_CASE("a desired change published for the gateway's own twin reaches the Nod
     CHECK(t["desired"]["mode"] == "eco");
 }
 
+TEST_CASE("a desired change made at the hub while the gateway was down reaches the Node SDK's next getTwin") {
+    TempDir hub_dir;
+    Mosquitto hub(hub_dir);
+    hub.start();
+    HubTwin cloud(hub.port());  // answers the gateway's twin GET, as a cloud service on the broker would
+    cloud.answer_gets(R"({"devices":{"twin-dev":{"interval":30}},"$version":4})");
+    TwinRig rig(hub.url());
+    const auto got = [&] {
+        return rig.gw->metric("hubgate_twin_requests_total{op=\"upstream_get\",result=\"ok\"}") == 1;
+    };
+    REQUIRE_MESSAGE(eventually(got, 30s), rig.gw->process().output());
+    CHECK(rig.get_twin()["desired"]["interval"] == 30);
+    rig.gw->kill();
+    cloud.answer_gets(R"({"devices":{"twin-dev":{"interval":60,"led":"on"}},"$version":5})");
+    rig.gw->start();
+    REQUIRE_MESSAGE(rig.gw->wait_ready(), rig.gw->process().output());
+    REQUIRE_MESSAGE(eventually(got, 30s), rig.gw->process().output());
+    const auto t = rig.get_twin();
+    CHECK(t["desired"]["interval"] == 60);
+    CHECK(t["desired"]["led"] == "on");
+    CHECK(t["desired"]["$version"] == 2);
+}
+
 TEST_CASE("a direct method invoked through the gateway's invoke is answered by the Node SDK's onDeviceMethod handler") {
     TempDir hub_dir;
     Mosquitto hub(hub_dir);
@@ -206,6 +230,7 @@ TEST_CASE("a direct method invoked through the gateway's invoke is answered by t
     REQUIRE(a);
     CHECK(a->first == 200);
     CHECK(a->second == json::parse(R"({"status":200,"payload":{"echo":{"on":true}}})"));
+    CHECK(rig.gw->metric("hubgate_method_calls_total{result=\"answered\"}") == 1);
 }
 
 TEST_CASE("a method for a device that is not connected is answered 404, one whose handler never answers 504") {
@@ -239,6 +264,8 @@ TEST_CASE("a method for a device that is not connected is answered 404, one whos
     REQUIRE(a);
     CHECK(a->first == 504);
     CHECK(a->second["status"] == 504);
+    CHECK(rig.gw->metric("hubgate_method_calls_total{result=\"timeout\"}") >= 1);
+    CHECK(rig.gw->metric("hubgate_method_calls_total{result=\"not_connected\"}") >= 1);
     CHECK(dev.output().find("\"event\":\"method\"") != std::string::npos);
 }
 
