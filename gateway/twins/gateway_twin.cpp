@@ -35,7 +35,7 @@ const char* limit_name(Oversize::Limit l) { return l == Oversize::Limit::depth ?
 
 }  // namespace
 
-struct GatewayTwin::Impl {
+struct GatewayTwin::Impl : std::enable_shared_from_this<GatewayTwin::Impl> {
     Impl(TwinService& t, store::Store& s, UpstreamTwinPort p, GatewayTwinOptions o, metrics::Registry& r)
         : twins(t),
           store(s),
@@ -159,8 +159,10 @@ struct GatewayTwin::Impl {
         dirty = false;
         phase = Phase::reading;
         const auto r = ++round;
-        store.twin_reported_backlog([this, r](std::optional<store::ReportedBacklog> b) {
-            post([this, r, b = std::move(b)]() mutable { on_backlog(r, std::move(b)); });
+        // The store's callbacks hold the Impl: one may come after the GatewayTwin is gone (post()
+        // drops it then).
+        store.twin_reported_backlog([self = shared_from_this(), r](std::optional<store::ReportedBacklog> b) {
+            self->post([impl = self.get(), r, b = std::move(b)]() mutable { impl->on_backlog(r, std::move(b)); });
         });
     }
 
@@ -253,8 +255,8 @@ struct GatewayTwin::Impl {
         phase = Phase::marking;
         const auto r = round;
         const std::size_t n = sent.size();
-        store.twin_reported_sent(std::move(sent), [this, r, n, more, document](bool ok) {
-            post([this, r, n, more, document, ok] { on_marked(r, ok, n, more, document); });
+        store.twin_reported_sent(std::move(sent), [self = shared_from_this(), r, n, more, document](bool ok) {
+            self->post([impl = self.get(), r, n, more, document, ok] { impl->on_marked(r, ok, n, more, document); });
         });
     }
 
@@ -297,13 +299,13 @@ struct GatewayTwin::Impl {
     }
 
     void refresh_gauge() {
-        store.twin_reported_backlog([this](std::optional<store::ReportedBacklog> b) {
+        store.twin_reported_backlog([self = shared_from_this()](std::optional<store::ReportedBacklog> b) {
             if (!b) return;
             const std::size_t n = b->pending.size();
-            post([this, n] {
-                if (connected) return;  // a round under way says better
-                last_pending = n;
-                pending_gauge.set(static_cast<double>(n));
+            self->post([impl = self.get(), n] {
+                if (impl->connected) return;  // a round under way says better
+                impl->last_pending = n;
+                impl->pending_gauge.set(static_cast<double>(n));
             });
         });
     }
@@ -490,7 +492,7 @@ struct GatewayTwin::Impl {
 
 GatewayTwin::GatewayTwin(TwinService& twins, store::Store& store, UpstreamTwinPort port, GatewayTwinOptions options,
                          metrics::Registry& registry)
-    : impl_(std::make_unique<Impl>(twins, store, std::move(port), options, registry)) {}
+    : impl_(std::make_shared<Impl>(twins, store, std::move(port), options, registry)) {}
 
 GatewayTwin::~GatewayTwin() { stop(); }
 

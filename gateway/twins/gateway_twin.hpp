@@ -63,7 +63,7 @@ public:
 
 private:
     struct Impl;
-    std::unique_ptr<Impl> impl_;
+    std::shared_ptr<Impl> impl_;  // shared with the store's callbacks in flight
 };
 
 }  // namespace hubgate::twins

@@ -87,8 +87,8 @@ struct Rig {
     ~Rig() { close(); }
     void close() {
         if (gateway) gateway->stop();
-        gateway.reset();
         if (store) store->close();
+        gateway.reset();
         service.reset();
         store.reset();
     }
