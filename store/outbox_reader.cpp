@@ -1,5 +1,6 @@
 // The reader side of the outbox: its own connection, one short read transaction per read() so the
 // writer's checkpoints are never held back for long.
+#include "store/outbox_ring.hpp"
 #include "store/record_codec.hpp"
 #include "store/sqlite_util.hpp"
 #include "store/store.hpp"
@@ -25,9 +26,13 @@ Result<std::unique_ptr<OutboxReader>> Store::open_reader() {
     auto db = detail::open_db(impl->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
     if (!db) return Error{db.error()};
     impl->db = std::move(db).value();
-    auto select = detail::prepare(impl->db.get(),
-                                  "SELECT seq, enqueued_ms, device_id, module_id, size, props, body "
-                                  "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
+    // Every table of the ring (outbox_ring.hpp), merged in seq order; rows at or below the marker
+    // are acknowledged (their table is emptied once all its rows are). One statement: one read
+    // transaction sees the marker and the rows together.
+    auto select = detail::prepare(
+        impl->db.get(), detail::outbox_union("seq, enqueued_ms, device_id, module_id, size, props, body",
+                                             "seq > max(?1, (SELECT acked_seq FROM meta WHERE id = 1))") +
+                            " ORDER BY 1 LIMIT ?2");
     if (!select) return Error{"store reader " + impl->path + ": " + select.error()};
     // Reads walk the outbox once, oldest first: cached rows are never read again, only the b-tree's
     // interior pages are. 256 KiB instead of SQLite's 2 MiB.

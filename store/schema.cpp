@@ -110,7 +110,150 @@ ALTER TABLE device_twins ADD COLUMN reported_sent TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE device_twins ADD COLUMN reported_sent_version INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<std::string_view, 7> kSteps{kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+// v8: the outbox as a ring of 16 tables (`outbox`, then `outbox_1` ... `outbox_15`, store/outbox_ring.hpp)
+// and the acknowledged-up-to marker: the hub's acknowledgements move the marker instead of deleting
+// rows one by one (which rewrote row pages), and a table whose rows are all acknowledged is emptied at
+// once (docs/store.md, SD-card wear).
+constexpr std::string_view kV8 = R"sql(
+ALTER TABLE meta ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE outbox_1 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_2 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_3 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_4 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_5 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_6 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_7 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_8 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_9 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_10 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_11 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_12 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_13 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_14 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE TABLE outbox_15 (
+  seq         INTEGER PRIMARY KEY,
+  enqueued_ms INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,
+  module_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  props       BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+)sql";
+
+constexpr std::array<std::string_view, 8> kSteps{kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
 
 }  // namespace
 

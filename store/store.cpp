@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "store/inbox_work.hpp"
+#include "store/outbox_ring.hpp"
 #include "gateway/model/clock.hpp"
 #include "store/record_codec.hpp"
 #include "store/schema.hpp"
@@ -118,8 +119,8 @@ struct Store::Impl {
     std::string path;
     detail::DbPtr db;
 
-    StmtPtr insert_stmt, delete_range_stmt, drop_oldest_stmt, update_meta_stmt, oldest_stmt,
-        expired_head_stmt, delete_upto_stmt;
+    StmtPtr update_meta_stmt;
+    detail::OutboxRing ring;  // the outbox's tables (outbox_ring.cpp)
 
     std::shared_ptr<Counts> counts = std::make_shared<Counts>();
     detail::InboxTables inbox;  // writer-thread side of the C2D inbox (inbox.cpp)
@@ -199,25 +200,11 @@ struct Store::Impl {
             if (auto e = detail::exec(db.get(), mpc.c_str())) return Error{"store " + path + ": " + e->reason};
         }
 
-        struct {
-            StmtPtr* stmt;
-            std::string_view sql;
-        } const statements[] = {
-            {&insert_stmt,
-             "INSERT INTO outbox (seq, enqueued_ms, device_id, module_id, size, props, body) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?)"},
-            {&delete_range_stmt, "DELETE FROM outbox WHERE seq BETWEEN ? AND ? RETURNING size"},
-            {&drop_oldest_stmt, "DELETE FROM outbox WHERE seq = (SELECT min(seq) FROM outbox) RETURNING size"},
-            {&update_meta_stmt, "UPDATE meta SET messages = ?, bytes = ?, last_seq = ? WHERE id = 1"},
-            {&oldest_stmt, "SELECT enqueued_ms FROM outbox ORDER BY seq LIMIT 1"},
-            {&expired_head_stmt, "SELECT seq, enqueued_ms FROM outbox ORDER BY seq LIMIT ?"},
-            {&delete_upto_stmt, "DELETE FROM outbox WHERE seq <= ? RETURNING size"},
-        };
-        for (const auto& s : statements) {
-            auto p = detail::prepare(db.get(), s.sql);
-            if (!p) return Error{"store " + path + ": " + p.error()};
-            *s.stmt = std::move(p).value();
-        }
+        auto meta_stmt = detail::prepare(
+            db.get(), "UPDATE meta SET messages = ?, bytes = ?, last_seq = ?, acked_seq = ? WHERE id = 1");
+        if (!meta_stmt) return Error{"store " + path + ": " + meta_stmt.error()};
+        update_meta_stmt = std::move(meta_stmt).value();
+        if (auto e = ring.open(db.get(), path)) return e;
 
         auto meta = detail::prepare(db.get(), "SELECT messages, bytes, last_seq FROM meta WHERE id = 1");
         if (!meta) return Error{meta.error()};
@@ -257,11 +244,7 @@ struct Store::Impl {
         inbox.register_metrics(r);
     }
 
-    std::int64_t query_oldest() {
-        sqlite3_stmt* s = oldest_stmt.get();
-        detail::ResetGuard reset(s);
-        return sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    }
+    std::int64_t query_oldest() { return ring.oldest_enqueued_ms(); }
 
     // ---- the writer thread -----------------------------------------------------------------------
 
@@ -299,6 +282,7 @@ struct Store::Impl {
                 next_sweep = std::chrono::steady_clock::now() + options.sweep_interval;
             }
             if (maintain_now) {
+                purge();
                 vacuum(true);
                 checkpoint(SQLITE_CHECKPOINT_TRUNCATE);
             } else if (vacuum_check) {
@@ -348,19 +332,12 @@ struct Store::Impl {
 
     bool step_done(sqlite3_stmt* s) { return sqlite3_step(s) == SQLITE_DONE; }
 
-    // Deletes through a "... RETURNING size" statement; false on error.
-    bool delete_returning(sqlite3_stmt* s, TxState& tx, std::uint64_t& rows) {
-        detail::ResetGuard reset(s);
-        for (;;) {
-            const int rc = sqlite3_step(s);
-            if (rc == SQLITE_DONE) return true;
-            if (rc != SQLITE_ROW) return false;
-            const auto size = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
-            ++rows;
-            --tx.messages;
-            tx.bytes -= std::min(size, tx.bytes);
-            tx.deleted_any = true;
-        }
+    // Takes rows that left the outbox off the transaction's counts.
+    static void take_off(const detail::Removed& r, TxState& tx, std::uint64_t& counter) {
+        counter += r.rows;
+        tx.messages -= std::min<std::uint64_t>(r.rows, tx.messages);
+        tx.bytes -= std::min(r.bytes, tx.bytes);
+        if (r.rows > 0) tx.deleted_any = true;
     }
 
     bool update_meta(const TxState& tx) {
@@ -369,28 +346,32 @@ struct Store::Impl {
         sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(tx.messages));
         sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(tx.bytes));
         sqlite3_bind_int64(s, 3, tx.last_seq);
+        sqlite3_bind_int64(s, 4, ring.acked());
         return step_done(s);
     }
 
-    TxState begin_state() const {
+    TxState begin_state() {
         TxState tx;
         tx.messages = counts->messages.load();
         tx.bytes = counts->bytes.load();
         tx.last_seq = counts->last_seq.load();
+        ring.begin();
         return tx;
     }
 
+    // Acknowledgements in seq order only move the ring's marker (no row page is written); a table
+    // whose rows are all acknowledged is then emptied at once (outbox_ring.hpp).
     bool apply_removes(std::vector<RemoveRequest>& removes, TxState& tx) {
-        sqlite3_stmt* s = delete_range_stmt.get();
-        for (const auto& r : removes) {
-            for (const auto& range : r.ranges) {
-                if (range.first > range.last) continue;
-                sqlite3_bind_int64(s, 1, range.first);
-                sqlite3_bind_int64(s, 2, range.last);
-                if (!delete_returning(s, tx, tx.removed)) return false;
-            }
+        std::vector<SeqRange> ranges;
+        for (const auto& r : removes) ranges.insert(ranges.end(), r.ranges.begin(), r.ranges.end());
+        if (ranges.empty()) return true;
+        std::sort(ranges.begin(), ranges.end(), [](const SeqRange& a, const SeqRange& b) { return a.first < b.first; });
+        for (const auto& range : ranges) {
+            detail::Removed gone;
+            if (!ring.acknowledge(range.first, range.last, tx.last_seq, gone)) return false;
+            take_off(gone, tx, tx.removed);
         }
-        return true;
+        return ring.clear_acknowledged();
     }
 
     std::string full_reason(bool by_count, const TxState& tx) const {
@@ -406,7 +387,6 @@ struct Store::Impl {
     bool apply_append(AppendRequest& req, TxState& tx, AppendResult& result) {
         const auto& l = options.limits;
         const bool drop_oldest = l.on_full == config::OnFull::drop_oldest;
-        sqlite3_stmt* ins = insert_stmt.get();
         for (auto& m : req.messages) {
             if (m.enqueued_ms == 0) m.enqueued_ms = options.now_ms();
             encode_properties(m.system, m.properties, props_buf);
@@ -426,20 +406,19 @@ struct Store::Impl {
                     break;
                 }
                 while (!fits() && tx.messages > 0) {
-                    const auto before = tx.dropped_overflow;
-                    if (!delete_returning(drop_oldest_stmt.get(), tx, tx.dropped_overflow)) return false;
-                    if (before == tx.dropped_overflow) break;  // counts disagree with the table; insert anyway
+                    detail::Removed gone;
+                    if (!ring.delete_oldest(gone)) return false;
+                    take_off(gone, tx, tx.dropped_overflow);
+                    if (gone.rows == 0) break;  // counts disagree with the table; insert anyway
                 }
             }
-            detail::ResetGuard reset(ins);
-            sqlite3_bind_int64(ins, 1, tx.last_seq + 1);
-            sqlite3_bind_int64(ins, 2, m.enqueued_ms);
-            detail::bind_text(ins, 3, m.device_id);
-            detail::bind_text(ins, 4, m.module_id);
-            sqlite3_bind_int64(ins, 5, static_cast<sqlite3_int64>(size));
-            detail::bind_blob(ins, 6, props_buf);
-            detail::bind_blob(ins, 7, m.body);
-            if (!step_done(ins)) return false;
+            // A table fills to the larger of segment_min_bytes and what the older tables hold: a
+            // backlog spreads over tables that double in size, so most of it is freed table by table
+            // as it drains.
+            const std::uint64_t segment = std::max<std::uint64_t>(options.segment_min_bytes, tx.bytes / 2);
+            if (!ring.insert(tx.last_seq + 1, m.enqueued_ms, m.device_id, m.module_id, size, props_buf, m.body,
+                             segment))
+                return false;
             ++tx.last_seq;
             ++tx.messages;
             tx.bytes += size;
@@ -452,9 +431,11 @@ struct Store::Impl {
 
     void rollback() {
         if (!sqlite3_get_autocommit(db.get())) (void)detail::exec(db.get(), "ROLLBACK");
+        ring.rollback();
     }
 
     void publish(const TxState& tx) {
+        ring.commit();
         counts->messages = tx.messages;
         counts->bytes = tx.bytes;
         counts->last_seq = tx.last_seq;
@@ -489,9 +470,11 @@ struct Store::Impl {
     // One transaction: removes first (they make room), then appends in arrival order, then the
     // inbox work of `part` in arrival order. Returns false when the transaction rolled back;
     // outcome/reason say why.
+    // With `purge`, acknowledged rows still in tables not yet emptied are deleted before the
+    // appends, whose inserts reuse their pages (the retry of a group that found the disk full).
     bool run_transaction(std::vector<RemoveRequest>& removes, std::vector<AppendRequest>& appends,
                          InboxQueue& inbox_work, InboxPart part, std::vector<AppendResult>& results, TxState& tx,
-                         std::pair<AppendOutcome, std::string>& failure) {
+                         std::pair<AppendOutcome, std::string>& failure, bool purge = false) {
         tx = begin_state();
         inbox.begin();
         results.assign(appends.size(), AppendResult{});
@@ -500,6 +483,11 @@ struct Store::Impl {
             return false;
         }
         bool ok = apply_removes(removes, tx);
+        if (ok && purge) {
+            std::uint64_t purged = 0;
+            ok = ring.purge_acknowledged(purged);
+            if (purged > 0) tx.deleted_any = true;
+        }
         for (std::size_t i = 0; ok && i < appends.size(); ++i) ok = apply_append(appends[i], tx, results[i]);
         for (std::size_t i = 0; ok && i < inbox_work.size(); ++i)
             if (in_part(inbox_work[i], part)) ok = inbox_work[i]->apply(inbox);
@@ -546,7 +534,10 @@ struct Store::Impl {
         TxState tx;
         std::pair<AppendOutcome, std::string> failure;
         std::uint64_t committed_inserts = 0;
-        if (run_transaction(work.removes, work.appends, work.inbox, InboxPart::all, results, tx, failure)) {
+        bool ok = run_transaction(work.removes, work.appends, work.inbox, InboxPart::all, results, tx, failure);
+        if (!ok && failure.first == AppendOutcome::disk_full)  // acknowledged rows may give the room
+            ok = run_transaction(work.removes, work.appends, work.inbox, InboxPart::all, results, tx, failure, true);
+        if (ok) {
             publish(tx);
             committed_inserts = tx.inserted;
             appended_total->inc(tx.inserted);
@@ -639,9 +630,12 @@ struct Store::Impl {
             int scanned = 0;
             bool head_expired = true;
             {
-                sqlite3_stmt* s = expired_head_stmt.get();
+                sqlite3_stmt* s = ring.head(kBatch);
+                if (s == nullptr) {
+                    fail(sqlite3_errcode(db.get()), "TTL sweep");
+                    break;
+                }
                 detail::ResetGuard reset(s);
-                sqlite3_bind_int(s, 1, kBatch);
                 while (sqlite3_step(s) == SQLITE_ROW) {
                     ++scanned;
                     if (sqlite3_column_int64(s, 1) >= cutoff) {
@@ -655,9 +649,13 @@ struct Store::Impl {
                 rollback();
                 break;
             }
+            // Every live row up to `upto` expired: like an acknowledgement of the head, the marker
+            // moves past them and tables that hold nothing newer are emptied.
             std::uint64_t rows = 0;
-            sqlite3_bind_int64(delete_upto_stmt.get(), 1, upto);
-            if (!delete_returning(delete_upto_stmt.get(), tx, rows) || !update_meta(tx) ||
+            detail::Removed gone;
+            bool ok = ring.acknowledge(ring.acked() + 1, upto, tx.last_seq, gone);
+            if (ok) take_off(gone, tx, rows);
+            if (!ok || !ring.clear_acknowledged() || !update_meta(tx) ||
                 sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
                 fail(sqlite3_errcode(db.get()), "TTL sweep");
                 break;
@@ -670,6 +668,20 @@ struct Store::Impl {
         if (swept > 0)
             spdlog::info("store: TTL sweep removed {} messages older than {} s ({} left)", swept, ttl,
                          counts->messages.load());
+    }
+
+    // maintain(): deletes the acknowledged rows that wait for the rest of their table, so that the
+    // vacuum after it can give their space back.
+    void purge() {
+        begin_state();
+        std::uint64_t rows = 0;
+        if (sqlite3_exec(db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK ||
+            !ring.purge_acknowledged(rows) || sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            fail(sqlite3_errcode(db.get()), "purge of acknowledged rows");
+            return;
+        }
+        ring.commit();
+        if (rows > 0) vacuum_check = true;
     }
 
     // Returns freed pages to the file system. Bounded steps keep appends from waiting behind it.
@@ -822,10 +834,8 @@ void Store::close() {
     if (impl_->writer.joinable()) impl_->writer.join();
     impl_->checkpoint();
     // Statements first: a connection with live statements cannot close.
-    for (auto* s : {&impl_->insert_stmt, &impl_->delete_range_stmt, &impl_->drop_oldest_stmt,
-                    &impl_->update_meta_stmt, &impl_->oldest_stmt, &impl_->expired_head_stmt,
-                    &impl_->delete_upto_stmt})
-        s->reset();
+    impl_->update_meta_stmt.reset();
+    impl_->ring.close();
     impl_->inbox.close();
     impl_->db.reset();
     spdlog::info("store: closed {} ({} messages)", impl_->path, impl_->counts->messages.load());

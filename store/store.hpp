@@ -77,6 +77,10 @@ struct Options {
     // to ride along commit after remove_delay (a delete is never urgent: a lost one means the hub
     // gets the message again, which at-least-once allows).
     std::size_t group_commit_bytes = 12 * 1024;
+    // The outbox is a ring of tables (docs/store.md): appends move on to the next table once the
+    // active one holds the larger of this and the bytes stored, so a table is emptied in one go
+    // soon after the hub acknowledged its last row.
+    std::uint64_t segment_min_bytes = 256 * 1024;
     std::chrono::milliseconds remove_delay{1000};
     // The writer gives memory back (SQLite cache, malloc_trim) once no write has committed for
     // this long after a spell of work.
@@ -161,6 +165,11 @@ public:
     // patch, each device's acknowledged document and version (never moves a device's back).
     void twin_reported_backlog(std::function<void(std::optional<ReportedBacklog>)> done);
     void twin_reported_sent(std::vector<ReportedSent> sent, std::function<void(bool committed)> done);
+    // The GET on connect says what the hub really holds: every device's acknowledged document
+    // (id, reported_sent), then, for those the hub holds otherwise, that document at version 0 (so
+    // their next patch is the difference from it).
+    void twin_reported_acked_all(std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done);
+    void twin_reported_rebase(std::vector<std::pair<std::string, std::string>> held, std::function<void(bool committed)> done);
     // Every device whose desired document is not empty: (id, document), by id; nullopt if the
     // store failed. (The GET of the gateway's twin on connect compares them with the hub's.)
     void twin_desired_all(std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done);

@@ -168,7 +168,7 @@ public:
         // Never back: a slower acknowledgement of an older patch must not undo a newer one's.
         auto s = detail::prepare(t.db,
                                  "UPDATE device_twins SET reported_sent = ?, reported_sent_version = ? "
-                                 "WHERE id = ? AND reported_sent_version < ?");
+                                 "WHERE id = ? AND reported_sent_version < ? AND reported_sent = ?");
         if (!s) return false;
         for (const auto& r : sent_) {
             sqlite3_stmt* st = s->get();
@@ -177,6 +177,7 @@ public:
             sqlite3_bind_int64(st, 2, r.version);
             detail::bind_text(st, 3, r.id);
             sqlite3_bind_int64(st, 4, r.version);
+            detail::bind_text(st, 5, r.base);
             if (sqlite3_step(st) != SQLITE_DONE) return false;
         }
         return true;
@@ -191,16 +192,17 @@ private:
     std::function<void(bool)> done_;
 };
 
-class DesiredAllWork final : public InboxWork {
+// (id, text) rows of one query: every non-empty desired document, every acknowledged reported one.
+class TwinColumnWork final : public InboxWork {
 public:
     using Rows = std::vector<std::pair<std::string, std::string>>;
-    explicit DesiredAllWork(std::function<void(std::optional<Rows>)> done) : done_(std::move(done)) {}
+    TwinColumnWork(const char* sql, std::function<void(std::optional<Rows>)> done) : sql_(sql), done_(std::move(done)) {}
 
     bool writes() const noexcept override { return false; }
 
     bool apply(InboxTables& t) override {
         rows_.clear();
-        auto s = detail::prepare(t.db, "SELECT id, desired FROM device_twins WHERE desired <> '{}' ORDER BY id");
+        auto s = detail::prepare(t.db, sql_);
         if (!s) return false;
         int rc = 0;
         while ((rc = sqlite3_step(s->get())) == SQLITE_ROW)
@@ -214,8 +216,39 @@ public:
     }
 
 private:
+    const char* sql_;
     std::function<void(std::optional<Rows>)> done_;
     Rows rows_;
+};
+
+class ReportedRebaseWork final : public InboxWork {
+public:
+    ReportedRebaseWork(std::vector<std::pair<std::string, std::string>> held, std::function<void(bool)> done)
+        : held_(std::move(held)), done_(std::move(done)) {}
+
+    bool grows() const noexcept override { return true; }
+
+    bool apply(InboxTables& t) override {
+        auto s = detail::prepare(t.db,
+                                 "UPDATE device_twins SET reported_sent = ?, reported_sent_version = 0 WHERE id = ?");
+        if (!s) return false;
+        for (const auto& [id, doc] : held_) {
+            sqlite3_stmt* st = s->get();
+            sqlite3_reset(st);
+            detail::bind_text(st, 1, doc);
+            detail::bind_text(st, 2, id);
+            if (sqlite3_step(st) != SQLITE_DONE) return false;
+        }
+        return true;
+    }
+
+    void finish(bool committed) override {
+        if (done_) done_(committed);
+    }
+
+private:
+    std::vector<std::pair<std::string, std::string>> held_;
+    std::function<void(bool)> done_;
 };
 
 }  // namespace
@@ -229,7 +262,18 @@ void Store::twin_reported_sent(std::vector<ReportedSent> sent, std::function<voi
 }
 
 void Store::twin_desired_all(std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done) {
-    enqueue_inbox(std::make_unique<DesiredAllWork>(std::move(done)));
+    enqueue_inbox(std::make_unique<TwinColumnWork>(
+        "SELECT id, desired FROM device_twins WHERE desired <> '{}' ORDER BY id", std::move(done)));
+}
+
+void Store::twin_reported_acked_all(
+    std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done) {
+    enqueue_inbox(std::make_unique<TwinColumnWork>("SELECT id, reported_sent FROM device_twins ORDER BY id",
+                                                   std::move(done)));
+}
+
+void Store::twin_reported_rebase(std::vector<std::pair<std::string, std::string>> held, std::function<void(bool)> done) {
+    enqueue_inbox(std::make_unique<ReportedRebaseWork>(std::move(held), std::move(done)));
 }
 
 void Store::twin_get(std::string device_id, std::function<void(std::optional<StoredTwin>)> done) {

@@ -52,11 +52,14 @@ struct ReportedBacklog {
     std::vector<std::pair<std::string, std::size_t>> sent_bytes;
 };
 
-// The hub acknowledged `document` at `version` for device `id`.
+// The hub acknowledged `document` at `version` for device `id`; recorded only if the device's
+// acknowledged document is still `base` (the one the patch was the difference from: the GET on
+// connect may have found the hub holding another meanwhile).
 struct ReportedSent {
     std::string id;
     std::int64_t version = 0;
     std::string document;
+    std::string base = "{}";
 };
 
 // Reads a device's twin through a read-only connection of its own (the CLI: `devices show`).
