@@ -470,11 +470,39 @@ struct GatewayTwin::Impl : std::enable_shared_from_this<GatewayTwin::Impl> {
             twins.apply_gateway_desired(patch);
             ++again;
         }
+        const std::size_t rebased = rebase_reported(body);
         get_counters["ok"]->inc();
         spdlog::info("gateway twin: GET answered (desired $version {}): {} devices in desired.devices, {} local devices "
-                     "changed{}",
+                     "changed{}{}",
                      hub->version ? std::to_string(*hub->version) : std::string("none"), hub->devices.size(), changed,
-                     again ? ", " + std::to_string(again) + " newer patches applied again" : std::string());
+                     again ? ", " + std::to_string(again) + " newer patches applied again" : std::string(),
+                     rebased ? ", " + std::to_string(rebased) +
+                                   " devices' reported properties at the hub are not what the gateway sent: sent again"
+                             : std::string());
+    }
+
+    // Paho's thread: what the answer's `reported.devices` holds becomes each device's acknowledged
+    // document where it differs (the hub's twin was reset or edited, or it is another hub), so the
+    // next patch is the difference from what the hub really has. A patch in flight meanwhile is not
+    // recorded over it (ReportedSent::base). Returns how many devices.
+    std::size_t rebase_reported(const std::string& body) {
+        const auto held = read_gateway_reported(body);
+        if (!held) return 0;
+        std::promise<std::optional<std::vector<std::pair<std::string, std::string>>>> read;
+        store.twin_reported_acked_all([&read](auto rows) { read.set_value(std::move(rows)); });
+        const auto acked = read.get_future().get();
+        if (!acked) return 0;
+        auto rebase = reported_rebase(*held, *acked);
+        if (rebase.empty()) return 0;
+        const std::size_t n = rebase.size();
+        std::promise<bool> written;
+        store.twin_reported_rebase(std::move(rebase), [&written](bool ok) { written.set_value(ok); });
+        if (!written.get_future().get()) return 0;
+        post([this] {
+            dirty = true;
+            pump();
+        });
+        return n;
     }
 
     // Paho's thread.

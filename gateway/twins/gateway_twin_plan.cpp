@@ -28,7 +28,7 @@ ReportedPlan plan_reported(const store::ReportedBacklog& backlog, std::size_t ma
     for (const auto& p : backlog.pending) {
         const std::string change = diff_patch(p.sent, p.reported);
         if (change == "{}") {  // changed and changed back: nothing for the hub
-            plan.sent.push_back({p.id, p.reported_version, p.reported});
+            plan.sent.push_back({p.id, p.reported_version, p.reported, p.sent});
             continue;
         }
         // {"devices":{"<D>":{...}}}: two levels above the device's own.
@@ -52,7 +52,7 @@ ReportedPlan plan_reported(const store::ReportedBacklog& backlog, std::size_t ma
         devices[encode_key(p.id)] = json::parse(change);
         patch_bytes += entry;
         doc = next_doc;
-        plan.sent.push_back({p.id, p.reported_version, p.reported});
+        plan.sent.push_back({p.id, p.reported_version, p.reported, p.sent});
     }
     if (!devices.empty()) plan.patch = json{{"devices", std::move(devices)}}.dump();
     plan.document_bytes = doc;
@@ -108,6 +108,36 @@ std::vector<std::pair<std::string, std::string>> desired_changes(
         if (change != "{}") out.emplace_back(id, std::move(change));
     }
     std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> read_gateway_reported(std::string_view body) {
+    const json doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+    const auto reported = doc.find("reported");
+    if (reported == doc.end() || !reported->is_object()) return std::nullopt;
+    std::vector<std::pair<std::string, std::string>> out;
+    const auto devices = reported->find("devices");
+    if (devices == reported->end() || !devices->is_object()) return out;
+    for (const auto& [key, section] : devices->items()) {
+        const auto id = decode_key(key);
+        if (!id || id->empty() || !section.is_object()) continue;
+        out.emplace_back(*id, section.dump());
+    }
+    return out;
+}
+
+std::vector<std::pair<std::string, std::string>> reported_rebase(
+    const std::vector<std::pair<std::string, std::string>>& hub,
+    const std::vector<std::pair<std::string, std::string>>& local) {
+    std::unordered_map<std::string, const std::string*> held;
+    for (const auto& [id, d] : hub) held[id] = &d;
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [id, sent] : local) {
+        const auto h = held.find(id);
+        const std::string hub_doc = h == held.end() ? std::string("{}") : *h->second;
+        if (diff_patch(sent, hub_doc) != "{}") out.emplace_back(id, hub_doc);
+    }
     return out;
 }
 

@@ -68,6 +68,18 @@ Result<GatewayDesired> read_gateway_twin(std::string_view body);
 std::vector<std::pair<std::string, std::string>> desired_changes(
     const GatewayDesired& hub, const std::vector<std::pair<std::string, std::string>>& local);
 
+// The hub's copy of `reported.devices` in the answer to a GET: (decoded id, document) for every
+// device section that is an object. nullopt when the answer has no `reported` object (then it says
+// nothing about what the hub holds).
+std::optional<std::vector<std::pair<std::string, std::string>>> read_gateway_reported(std::string_view body);
+
+// Devices whose acknowledged document (`local`: id, reported_sent, for every device with a twin)
+// is not what the hub holds: (id, the hub's document, "{}" when it holds none). Their next patch
+// is computed against what the hub really has (a twin reset or edited at the hub, a new hub).
+std::vector<std::pair<std::string, std::string>> reported_rebase(
+    const std::vector<std::pair<std::string, std::string>>& hub,
+    const std::vector<std::pair<std::string, std::string>>& local);
+
 // `$version` of a desired patch of the gateway's twin; nullopt without one.
 std::optional<std::int64_t> patch_version(std::string_view body);
 

@@ -214,6 +214,26 @@ TEST_CASE("a connected device is sent what the hub's twin says once the gateway 
     CHECK(eventually([&] { return rig.gw->metric("hubgate_twin_desired_changes_total{source=\"get\"}") == 2; }, 10s));
 }
 
+TEST_CASE("a twin reset at the hub while the gateway was away gets the devices' reported properties again on the next connect") {
+    Rig rig;
+    rig.twin->answer_gets(R"({"$version":1})");
+    rig.start_gateway();
+    REQUIRE(eventually([&] { return rig.requests("upstream_get", "ok") == 1; }, 30s));
+    {
+        auto dev = rig.device();
+        rig.report(*dev, R"({"fw":"1.0","x":{"y":1}})");
+    }
+    REQUIRE_MESSAGE(rig.twin->wait_for_patches(1, 30s), rig.gw->process().output());
+    rig.gw->kill();
+    rig.twin->reset_reported();  // the hub's copy is gone; the gateway's store still says it was sent
+    rig.gw->start();
+    REQUIRE_MESSAGE(rig.gw->wait_ready(), rig.gw->process().output());
+    INFO(rig.gw->process().output());
+    REQUIRE(eventually([&] { return rig.twin->patches().size() >= 2; }, 30s));
+    CHECK(json::parse(rig.twin->patches().back()) == json::parse(R"({"devices":{"dev-1":{"fw":"1.0","x":{"y":1}}}})"));
+    CHECK(json::parse(rig.twin->reported())["devices"]["dev-1"] == json::parse(R"({"fw":"1.0","x":{"y":1}})"));
+}
+
 TEST_CASE("a broker that answers no GET is waited for, counted once it timed out, and reported patches go on") {
     Rig rig;  // the HubTwin answers no GET
     rig.start_gateway();

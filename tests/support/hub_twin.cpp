@@ -1,6 +1,7 @@
 #include "tests/support/hub_twin.hpp"
 
 #include <mqtt/async_client.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,6 +18,8 @@ struct HubTwin::State {
     std::vector<std::string> patches;
     std::size_t gets = 0;
     std::optional<std::string> desired;
+    nlohmann::json reported = nlohmann::json::object();
+    std::int64_t reported_version = 1;
     std::string get_filter, patch_filter, answer_prefix;
     std::unique_ptr<mqtt::async_client> client;
     std::mutex life_mu;  // no subscribe or answer once closing
@@ -48,7 +51,11 @@ HubTwin::HubTwin(std::uint16_t port, std::string gateway_id) : state_(std::make_
             {
                 std::lock_guard lock(st->mu);
                 ++st->gets;
-                answer = st->desired;
+                if (st->desired) {
+                    auto reported = st->reported;
+                    reported["$version"] = st->reported_version;
+                    answer = R"({"desired":)" + *st->desired + R"(,"reported":)" + reported.dump() + "}";
+                }
                 st->cv.notify_all();
             }
             const auto at = topic.find("$rid=");
@@ -58,14 +65,18 @@ HubTwin::HubTwin(std::uint16_t port, std::string gateway_id) : state_(std::make_
             std::lock_guard life(st->life_mu);
             if (st->closing) return;
             try {  // not waited for: waiting inside a Paho callback would deadlock
-                client->publish(st->answer_prefix + rid,
-                                R"({"desired":)" + *answer + R"(,"reported":{"$version":1}})", 0, false);
+                client->publish(st->answer_prefix + rid, *answer, 0, false);
             } catch (const mqtt::exception&) {
             }
             return;
         }
         std::lock_guard lock(st->mu);
         st->patches.push_back(msg->get_payload_str());
+        const auto patch = nlohmann::json::parse(st->patches.back(), nullptr, false);
+        if (patch.is_object()) {
+            st->reported.merge_patch(patch);
+            ++st->reported_version;
+        }
         st->cv.notify_all();
     });
     client->set_connected_handler([st = state_.get(), client](const std::string&) {
@@ -112,6 +123,19 @@ void HubTwin::answer_gets(const std::string& desired) {
 void HubTwin::stop_answering() {
     std::lock_guard lock(state_->mu);
     state_->desired.reset();
+}
+
+std::string HubTwin::reported() const {
+    std::lock_guard lock(state_->mu);
+    auto r = state_->reported;
+    r["$version"] = state_->reported_version;
+    return r.dump();
+}
+
+void HubTwin::reset_reported() {
+    std::lock_guard lock(state_->mu);
+    state_->reported = nlohmann::json::object();
+    state_->reported_version = 1;
 }
 
 std::vector<std::string> HubTwin::patches() const {

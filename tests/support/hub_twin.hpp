@@ -1,8 +1,9 @@
 // The hub's side of the gateway's own twin on the mqtt profile (docs/twins.md), as a cloud service
 // would play it on a plain broker: records the gateway's reported patches
 // (`devices/{gw}/$iothub/twin/PATCH/properties/reported/#`) and, when told to, answers its twin GETs
-// (`devices/{gw}/$iothub/twin/GET/?$rid=R` -> `.../twin/res/200/?$rid=R`) with a document the test
-// sets, which no broker keeps for the gateway. A Paho client that keeps its session and resubscribes
+// (`devices/{gw}/$iothub/twin/GET/?$rid=R` -> `.../twin/res/200/?$rid=R`) with the desired document
+// the test sets, which no broker keeps for the gateway, and the reported one its patches made (merged
+// with nlohmann's merge_patch, not hubgate's). A Paho client that keeps its session and resubscribes
 // across broker restarts (as HubListener).
 #pragma once
 
@@ -22,10 +23,14 @@ public:
     HubTwin(const HubTwin&) = delete;
     HubTwin& operator=(const HubTwin&) = delete;
 
-    // GETs are answered 200 with {"desired":<desired>,"reported":{...}} from now on; `desired`
-    // is a JSON object (with its "$version"). Until called, GETs are not answered.
+    // GETs are answered 200 with {"desired":<desired>,"reported":<the patches merged>} from now
+    // on; `desired` is a JSON object (with its "$version"). Until called, GETs are not answered.
     void answer_gets(const std::string& desired);
     void stop_answering();
+    // The reported properties the patches made, as a GET answers them (with "$version").
+    std::string reported() const;
+    // Forgets them, as a twin deleted and created again at the hub would.
+    void reset_reported();
 
     std::vector<std::string> patches() const;  // reported patch bodies, in arrival order
     std::size_t gets() const;                  // GETs seen (answered or not)

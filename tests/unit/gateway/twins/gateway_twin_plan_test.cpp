@@ -164,6 +164,30 @@ TEST_CASE("GET reconciliation: devices get the hub's document, devices absent fr
     CHECK(json::parse(changes[2].second) == json::parse(R"({"interval":null})"));
 }
 
+TEST_CASE("what the hub holds in reported.devices is read from a GET's answer, and compared with what was acknowledged") {
+    const auto held = read_gateway_reported(
+        R"({"desired":{},"reported":{"devices":{"a%2Eb":{"fw":"1.0"},"odd":3},"other":1,"$version":9}})");
+    REQUIRE(held);
+    REQUIRE(held->size() == 1);
+    CHECK((*held)[0].first == "a.b");
+    CHECK(json::parse((*held)[0].second) == json::parse(R"({"fw":"1.0"})"));
+    CHECK_FALSE(read_gateway_reported(R"({"desired":{}})").has_value());  // says nothing of reported
+    CHECK(read_gateway_reported(R"({"desired":{},"reported":{"$version":1}})")->empty());
+
+    const std::vector<std::pair<std::string, std::string>> acked{
+        {"a.b", R"({"fw":"1.0"})"},     // the same: nothing to do
+        {"gone", R"({"x":1})"},         // the hub holds nothing for it (twin reset): from {}
+        {"never", "{}"},                // nothing acknowledged, nothing held
+        {"odd", R"({"y":2})"},          // the hub holds something else
+    };
+    const std::vector<std::pair<std::string, std::string>> hub{{"a.b", R"({"fw":"1.0"})"}, {"odd", R"({"y":3})"}};
+    const auto rebase = reported_rebase(hub, acked);
+    REQUIRE(rebase.size() == 2);
+    CHECK(rebase[0] == std::pair<std::string, std::string>{"gone", "{}"});
+    CHECK(rebase[1].first == "odd");
+    CHECK(json::parse(rebase[1].second) == json::parse(R"({"y":3})"));
+}
+
 TEST_CASE("a desired patch's $version is read from its body") {
     CHECK(patch_version(R"({"devices":{},"$version":41})") == 41);
     CHECK_FALSE(patch_version(R"({"devices":{}})").has_value());

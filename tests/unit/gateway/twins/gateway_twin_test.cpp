@@ -265,6 +265,41 @@ TEST_CASE("a desired patch newer than the GET's answer that arrived before it is
     CHECK(rig.desired("dev-1")["interval"] == 60);
 }
 
+TEST_CASE("a GET answer whose reported section is not what the hub acknowledged makes the next patch the difference from it") {
+    Rig rig;
+    rig.gateway->connection(true, 1);
+    const auto get = rig.hub.wait(kGet);
+    REQUIRE(get);
+    rig.report("dev-1", R"({"a":1,"b":2})");
+    const auto first = rig.hub.wait(kPatch);
+    REQUIRE(first);
+    // The GET is answered while the first patch is in flight: the hub holds something else for dev-1.
+    rig.gateway->response(200, rid_of(get->topic),
+                          R"({"desired":{"$version":1},"reported":{"devices":{"dev-1":{"a":1,"c":3}},"$version":4}})");
+    first->done(true);  // acknowledged after the answer: not recorded over what the hub was found to hold
+    const auto second = rig.hub.wait(kPatch, 2);
+    REQUIRE(second);
+    CHECK(json::parse(second->payload) == json::parse(R"({"devices":{"dev-1":{"b":2,"c":null}}})"));
+}
+
+TEST_CASE("a GET answer with a reset twin (no reported devices) sends every device's reported properties again") {
+    Rig rig;
+    rig.gateway->connection(true, 1);
+    rig.report("dev-1", R"({"a":1})");
+    const auto first = rig.hub.wait(kPatch);
+    REQUIRE(first);
+    first->done(true);
+    REQUIRE(rig.eventually([&] { return rig.metric("hubgate_twin_reported_pending") == 0; }));
+    rig.gateway->connection(false, 1);
+    rig.gateway->connection(true, 2);
+    const auto get = rig.hub.wait(kGet, 2);
+    REQUIRE(get);
+    rig.gateway->response(200, rid_of(get->topic), R"({"desired":{"$version":1},"reported":{"$version":1}})");
+    const auto again = rig.hub.wait(kPatch, 2);
+    REQUIRE(again);
+    CHECK(json::parse(again->payload) == json::parse(R"({"devices":{"dev-1":{"a":1}}})"));
+}
+
 TEST_CASE("a GET nobody answers times out, is counted, and changes nothing") {
     Rig rig;
     rig.gateway->desired_patch(R"({"devices":{"dev-1":{"interval":10}}})");
