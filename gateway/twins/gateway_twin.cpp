@@ -199,8 +199,8 @@ struct GatewayTwin::Impl : std::enable_shared_from_this<GatewayTwin::Impl> {
         phase = Phase::publishing;
         const std::string topic = port.topic_base + "$iothub/twin/PATCH/properties/reported/?$rid=" + patch_rid;
         const std::size_t bytes = plan.patch.size();
-        const bool sent = port.publish(topic, std::move(plan.patch), [this, r](bool acked) {
-            post([this, r, acked] { on_puback(r, acked); });
+        const bool sent = port.publish(topic, std::move(plan.patch), [self = shared_from_this(), r](bool acked) {
+            self->post([impl = self.get(), r, acked] { impl->on_puback(r, acked); });
         });
         if (!sent) {
             // Not connected any more, or the relay's window is full: soon again.
@@ -340,8 +340,8 @@ struct GatewayTwin::Impl : std::enable_shared_from_this<GatewayTwin::Impl> {
         }
         const auto r = round;
         const bool sent = port.publish(port.topic_base + "$iothub/twin/GET/?$rid=" + rid, std::string(),
-                                       [this, r, rid](bool acked) {
-                                           if (!acked) post([this, r, rid] { on_get_lost(r, rid); });
+                                       [self = shared_from_this(), r, rid](bool acked) {
+                                           if (!acked) self->post([impl = self.get(), r, rid] { impl->on_get_lost(r, rid); });
                                        });
         if (!sent) {
             {
