@@ -275,9 +275,8 @@ int App::Impl::run() {
     // The gateway's own twin (docs/twins.md): desired changes for local devices arrive in it
     // (`desired.devices.<D>`, and the GET on every connect), their reported ones go up in it.
     twins::UpstreamTwinPort twin_port;
-    twin_port.publish = [this](const std::string& topic, std::string payload, std::function<void(bool)> done) {
-        return upstream->publish(topic, std::move(payload), std::move(done));
-    };
+    twin_port.publish = [this](const std::string& topic, std::string payload, std::function<void(bool)> done,
+                               bool data) { return upstream->publish(topic, std::move(payload), std::move(done), data); };
     twin_port.topic_base = upstream->topic_base();
     twin_port.delivered_on_puback = cfg.upstream.profile == config::UpstreamProfile::mqtt;
     gateway_twin = std::make_unique<twins::GatewayTwin>(*twins, *store, std::move(twin_port), twins::GatewayTwinOptions{},

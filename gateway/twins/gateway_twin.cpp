@@ -199,9 +199,12 @@ struct GatewayTwin::Impl : std::enable_shared_from_this<GatewayTwin::Impl> {
         phase = Phase::publishing;
         const std::string topic = port.topic_base + "$iothub/twin/PATCH/properties/reported/?$rid=" + patch_rid;
         const std::size_t bytes = plan.patch.size();
-        const bool sent = port.publish(topic, std::move(plan.patch), [self = shared_from_this(), r](bool acked) {
-            self->post([impl = self.get(), r, acked] { impl->on_puback(r, acked); });
-        });
+        const bool sent = port.publish(
+            topic, std::move(plan.patch),
+            [self = shared_from_this(), r](bool acked) {
+                self->post([impl = self.get(), r, acked] { impl->on_puback(r, acked); });
+            },
+            true);
         if (!sent) {
             // Not connected any more, or the relay's window is full: soon again.
             phase = Phase::idle;
@@ -342,7 +345,8 @@ struct GatewayTwin::Impl : std::enable_shared_from_this<GatewayTwin::Impl> {
         const bool sent = port.publish(port.topic_base + "$iothub/twin/GET/?$rid=" + rid, std::string(),
                                        [self = shared_from_this(), r, rid](bool acked) {
                                            if (!acked) self->post([impl = self.get(), r, rid] { impl->on_get_lost(r, rid); });
-                                       });
+                                       },
+                                       false);
         if (!sent) {
             {
                 std::lock_guard lock(get_mu);

@@ -25,8 +25,10 @@ class TwinService;
 
 struct UpstreamTwinPort {
     // A QoS 1 publish (UpstreamClient::publish): done(true) on the PUBACK, done(false) when it was
-    // lost; returns false at once (done not called) when it cannot be sent now.
-    std::function<bool(const std::string& topic, std::string payload, std::function<void(bool acked)> done)> publish;
+    // lost; returns false at once (done not called) when it cannot be sent now. `data` is false for
+    // the GET sent on every connect (UpstreamClient's counts_for_health).
+    std::function<bool(const std::string& topic, std::string payload, std::function<void(bool acked)> done, bool data)>
+        publish;
     std::string topic_base;           // "devices/{gw}/" (mqtt profile) or "" (azure-iot-hub)
     bool delivered_on_puback = true;  // mqtt profile; azure-iot-hub: on the hub's 204
 };

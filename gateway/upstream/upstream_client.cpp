@@ -191,6 +191,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
     struct Pending {
         std::function<void(bool)> done;
         std::size_t bytes = 0;
+        bool counts_for_health = true;
     };
     enum class Ending { lost, renew, stop };
 
@@ -341,7 +342,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             pending.erase(it);
         }
         if (acked) {
-            acked_on_connection.fetch_add(1, std::memory_order_relaxed);
+            if (p.counts_for_health) acked_on_connection.fetch_add(1, std::memory_order_relaxed);
             m_acked.inc();
             m_published_bytes.inc(p.bytes);
         } else {
@@ -362,7 +363,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
         }
     }
 
-    bool publish(const std::string& topic, std::string payload, std::function<void(bool)> done) {
+    bool publish(const std::string& topic, std::string payload, std::function<void(bool)> done, bool counts_for_health) {
         std::shared_ptr<mqtt::async_client> cli;
         std::uint64_t id = 0;
         const std::size_t bytes = payload.size();
@@ -371,7 +372,7 @@ struct UpstreamClient::Impl final : public mqtt::iaction_listener {
             if (!is_connected || !client || pending.size() >= opts.max_inflight) return false;
             cli = client;
             id = next_publish_id++;
-            pending.emplace(id, Pending{std::move(done), bytes});
+            pending.emplace(id, Pending{std::move(done), bytes, counts_for_health});
         }
         try {
             auto msg = mqtt::make_message(encode_dots && topic.find('.') != std::string::npos ? dots_encoded(topic) : topic,
@@ -894,8 +895,9 @@ std::uint64_t UpstreamClient::epoch() const {
 
 const std::string& UpstreamClient::gateway_device_id() const { return impl_->gw; }
 
-bool UpstreamClient::publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done) {
-    return impl_->publish(topic, std::move(payload), std::move(done));
+bool UpstreamClient::publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done,
+                             bool counts_for_health) {
+    return impl_->publish(topic, std::move(payload), std::move(done), counts_for_health);
 }
 
 void UpstreamClient::add_state_listener(std::function<void(bool connected, std::uint64_t epoch)> listener) {

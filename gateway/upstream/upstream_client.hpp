@@ -88,7 +88,11 @@ public:
     // connection dropped first (the caller resends); called exactly once, from a Paho or the
     // client's thread, never from inside publish(). Thread-safe. Returns false at once (done not
     // called) when not connected, when max_inflight publishes are pending, or when Paho refuses it.
-    bool publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done);
+    // counts_for_health = false for a request sent on every connect (the twin GET): its PUBACK says
+    // nothing about a hub that accepts and drops, so it does not make the connection healthy
+    // (ReconnectPolicy) as acknowledged messages do.
+    bool publish(const std::string& topic, std::string payload, std::function<void(bool acked)> done,
+                 bool counts_for_health = true);
 
     // C2D: once set, every connect subscribes QoS 1 to `devices/{gw}/messages/devicebound/#` and
     // messages go to the listener (Paho's thread; the PUBACK goes out when it returns, so store the

@@ -41,7 +41,7 @@ struct FakeHub {
         twins::UpstreamTwinPort p;
         p.topic_base = "devices/gw/";
         p.delivered_on_puback = puback;
-        p.publish = [this](const std::string& topic, std::string payload, std::function<void(bool)> done) {
+        p.publish = [this](const std::string& topic, std::string payload, std::function<void(bool)> done, bool) {
             std::lock_guard lock(mu);
             if (!accept) return false;
             published.push_back({topic, std::move(payload), std::move(done)});
