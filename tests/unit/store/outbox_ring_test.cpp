@@ -4,7 +4,10 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <filesystem>
 #include <string>
+#include <thread>
 
 #include "tests/unit/store/store_test_support.hpp"
 
@@ -20,6 +23,17 @@ struct Peek {
     std::int64_t nonempty_tables = 0;
     std::int64_t acked = 0;
 };
+std::int64_t peek_int(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    const std::int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
 Peek peek(const std::string& path) {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
@@ -139,4 +153,30 @@ TEST_CASE("a store with acknowledged rows waiting in a table gives their space w
     CHECK(store->stats().messages == 1);
     REQUIRE(read_all(*store).size() == 1);
     CHECK(read_all(*store)[0].message.system.message_id == "m-100");
+}
+
+TEST_CASE("once the outbox has drained and the file is mostly free pages, the writer vacuums it on its own") {
+    StoreFixture f;
+    f.options.vacuum_threshold_pages = 8;
+    f.options.vacuum_step_pages = 5;  // incremental steps would stop with 4 to 8 free pages left
+    auto store = f.open();
+    for (int i = 0; i < 20; ++i) REQUIRE(append_sync(*store, make_messages("m-", i * 100, 100, 1000)).durable == 100);
+    store->flush();
+    const auto full_size = std::filesystem::file_size(store->path()) +
+                           std::filesystem::file_size(store->path() + "-wal");
+    store->remove({{1, 2000}});
+    store->flush();
+    REQUIRE(store->stats().messages == 0);
+    // The writer's own loop (no maintain()): a full VACUUM, then a checkpoint that shrinks the file.
+    std::uintmax_t size = full_size;
+    for (int i = 0; i < 500 && size * 4 >= full_size; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        size = std::filesystem::file_size(store->path());
+    }
+    INFO("full " << full_size << " now " << size);
+    CHECK(size * 4 < full_size);
+    CHECK(peek_int(store->path(), "PRAGMA freelist_count") == 0);  // a full VACUUM, not steps
+    REQUIRE(append_sync(*store, {make_message("after", 200)}).durable == 1);
+    REQUIRE(read_all(*store).size() == 1);
+    CHECK(read_all(*store)[0].seq == 2001);
 }
