@@ -1,6 +1,7 @@
 #include "store/schema.hpp"
 
 #include <array>
+#include <string>
 
 #include "store/sqlite_util.hpp"
 
@@ -113,151 +114,26 @@ ALTER TABLE device_twins ADD COLUMN reported_sent_version INTEGER NOT NULL DEFAU
 // v8: the outbox as a ring of 16 tables (`outbox`, then `outbox_1` ... `outbox_15`, store/outbox_ring.hpp)
 // and the acknowledged-up-to marker: the hub's acknowledgements move the marker instead of deleting
 // rows one by one (which rewrote row pages), and a table whose rows are all acknowledged is emptied at
-// once (docs/store.md, SD-card wear).
-constexpr std::string_view kV8 = R"sql(
-ALTER TABLE meta ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE outbox_1 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_2 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_3 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_4 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_5 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_6 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_7 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_8 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_9 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_10 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_11 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_12 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_13 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_14 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-CREATE TABLE outbox_15 (
-  seq         INTEGER PRIMARY KEY,
-  enqueued_ms INTEGER NOT NULL,
-  device_id   TEXT    NOT NULL,
-  module_id   TEXT    NOT NULL,
-  size        INTEGER NOT NULL,
-  props       BLOB    NOT NULL,
-  body        BLOB    NOT NULL
-);
-)sql";
+// once (docs/store.md, SD-card wear). The 15 new tables have v1's outbox columns.
+const std::string& v8() {
+    static const std::string sql = [] {
+        std::string s = "ALTER TABLE meta ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0;\n";
+        for (int k = 1; k < 16; ++k)
+            s += "CREATE TABLE outbox_" + std::to_string(k) +
+                 " (seq INTEGER PRIMARY KEY, enqueued_ms INTEGER NOT NULL, device_id TEXT NOT NULL, "
+                 "module_id TEXT NOT NULL, size INTEGER NOT NULL, props BLOB NOT NULL, body BLOB NOT NULL);\n";
+        return s;
+    }();
+    return sql;
+}
 
-constexpr std::array<std::string_view, 8> kSteps{kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
 
 }  // namespace
 
-std::span<const std::string_view> steps() noexcept { return kSteps; }
+std::span<const std::string_view> steps() noexcept {
+    static const std::array<std::string_view, 8> kSteps{kV1, kV2, kV3, kV4, kV5, kV6, kV7, v8()};
+    return kSteps;
+}
 
 Result<int> migrate(sqlite3* db, std::span<const std::string_view> migration_steps, const std::string& path) {
     const int target = static_cast<int>(migration_steps.size());
