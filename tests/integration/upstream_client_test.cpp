@@ -243,6 +243,42 @@ TEST_CASE("C2D: the client subscribes to devices/{gw}/messages/devicebound/# and
     CHECK(received[1].payload == "while-away");
 }
 
+TEST_CASE("twin answers on devices/{gw}/$iothub/twin/res/# reach the response listener with their status and $rid, "
+          "and every connect's state reaches each added state listener") {
+    TempDir dir;
+    Mosquitto hub(dir);
+    hub.start();
+    metrics::Registry registry;
+    std::mutex mu;
+    std::vector<std::pair<int, std::string>> answers;  // status, rid
+    std::string body;
+    StateLog added;
+    upstream::UpstreamClient client(mqtt_options(hub, "gw-06"), registry);
+    client.set_twin_response_listener([&](int status, const std::string& rid, const std::string& b) {
+        std::lock_guard lock(mu);
+        answers.emplace_back(status, rid);
+        body = b;
+    });
+    client.add_state_listener([&](bool up, std::uint64_t epoch) { added.add(up, epoch); });
+    client.start();
+    REQUIRE(eventually([&] { return added.last_is(true, 1); }));
+    // The subscription is asynchronous: answer until one arrives.
+    const auto got = [&] {
+        std::lock_guard lock(mu);
+        return !answers.empty();
+    };
+    for (int i = 0; i < 50 && !got(); ++i) {
+        const auto r = run({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(hub.port()), "-t",
+                            "devices/gw-06/$iothub/twin/res/204/?$rid=r7&$version=12", "-m", "{}"});
+        REQUIRE(r.exit_code == 0);
+        eventually(got, 200ms);
+    }
+    std::lock_guard lock(mu);
+    REQUIRE(!answers.empty());
+    CHECK(answers[0] == std::pair<int, std::string>{204, "r7"});
+    CHECK(body == "{}");
+}
+
 // The reconnect schedule against real Paho return codes (gateway/upstream/reconnect_policy.hpp): an
 // unreachable hub is retried every few hundred ms, one that refuses backs off at once, by cause.
 namespace {
