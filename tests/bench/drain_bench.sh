@@ -6,6 +6,7 @@
 #  - RSS idle and with the N-message backlog queued, restart time after SIGKILL with it queued,
 #  - online relay: devices -> hubgate -> hub, messages/s until relayed, vs devices -> mosquitto.
 # Usage: tests/bench/drain_bench.sh [N=1000000] [DEVICES=100]
+# Env: HUBGATE_BIN=path (another build, e.g. the one before a change)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 n=${1:-1000000}
@@ -13,7 +14,8 @@ devices=${2:-100}
 per=$((n / devices))
 build=$root/build-bench
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUBGATE_BENCH=ON -DHUBGATE_TESTS=OFF >/dev/null
-cmake --build "$build" --target hubgate mqtt_load -j2 >/dev/null
+cmake --build "$build" --target mqtt_load $([ -z "${HUBGATE_BIN:-}" ] && echo hubgate) -j2 >/dev/null
+bin=${HUBGATE_BIN:-$build/hubgate}
 load=$build/tests/bench/mqtt_load
 
 work=$(mktemp -d /var/tmp/hubgate-drain-XXXXXX)
@@ -34,7 +36,7 @@ start_mosquitto() {  # $1 port, $2 name
   for _ in $(seq 50); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done
 }
 start_hubgate() {
-  "$build/hubgate" run -c "$work/hubgate.toml" 2>>"$work/hubgate.log" &
+  "$bin" run -c "$work/hubgate.toml" 2>>"$work/hubgate.log" &
   hpid=$!; pids+=($hpid)
   for _ in $(seq 2000); do curl -fs "http://127.0.0.1:$metrics/healthz" >/dev/null && return; sleep 0.005; done
   echo "hubgate did not start" >&2; exit 1
