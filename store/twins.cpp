@@ -73,7 +73,7 @@ public:
             return true;  // nothing written; the group goes on
         }
         std::int64_t& version = desired ? cur.desired_version : cur.reported_version;
-        if (found) ++version;  // a new row starts both sides at 1 (IoT Hub's first version)
+        ++version;  // a new row starts both sides at 1 (IoT Hub's first version): its first change is 2
         (desired ? cur.desired : cur.reported) = std::move(next.value());
         auto s = detail::prepare(t.db,
                                  "INSERT INTO device_twins (id, desired, desired_version, reported, reported_version, "

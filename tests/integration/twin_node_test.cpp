@@ -130,7 +130,7 @@ TEST_CASE("a reported update from the Node SDK is answered after the commit and 
     const auto t = rig.get_twin();
     CHECK(t["reported"]["fw"] == "1.2");
     CHECK(t["reported"]["temp"] == json::parse(R"({"max":30})"));
-    CHECK(t["reported"]["$version"] == 2);
+    CHECK(t["reported"]["$version"] == 3);
 
     const auto shown = run({HUBGATE_BINARY, "devices", "show", "twin-dev", "-c", rig.gw->config_path()});
     INFO(shown.output);
@@ -203,7 +203,7 @@ TEST_CASE("a desired change made at the hub while the gateway was down reaches t
     const auto t = rig.get_twin();
     CHECK(t["desired"]["interval"] == 60);
     CHECK(t["desired"]["led"] == "on");
-    CHECK(t["desired"]["$version"] == 2);
+    CHECK(t["desired"]["$version"] == 3);
 }
 
 TEST_CASE("a direct method invoked through the gateway's invoke is answered by the Node SDK's onDeviceMethod handler") {

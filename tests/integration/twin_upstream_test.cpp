@@ -188,7 +188,7 @@ TEST_CASE("a desired change made while the gateway was down, kept by no broker, 
     const auto t = rig.get(*dev);
     CHECK(t["desired"]["interval"] == 45);
     CHECK_FALSE(t["desired"].contains("mode"));
-    CHECK(t["desired"]["$version"] == 2);
+    CHECK(t["desired"]["$version"] == 3);
 }
 
 TEST_CASE("a connected device is sent what the hub's twin says once the gateway is back with the hub") {
@@ -210,7 +210,7 @@ TEST_CASE("a connected device is sent what the hub's twin says once the gateway 
     REQUIRE(patch);
     const auto body = json::parse(patch->payload);
     CHECK(body["interval"] == 20);
-    CHECK(body["$version"] == 2);
+    CHECK(body["$version"] == 3);
     CHECK(eventually([&] { return rig.gw->metric("hubgate_twin_desired_changes_total{source=\"get\"}") == 2; }, 10s));
 }
 

@@ -243,14 +243,14 @@ TEST_CASE("on connect the gateway GETs its twin and local devices get the hub's 
     rig.gateway->response(200, rid_of(get->topic),
                           R"({"desired":{"devices":{"dev-1":{"interval":30},"dev-3":{"on":true}},"$version":7},)"
                           R"("reported":{"$version":2}})");
-    CHECK(rig.desired("dev-1") == json::parse(R"({"interval":30,"$version":2})"));
-    CHECK(rig.desired("dev-2") == json::parse(R"({"$version":2})"));  // absent from the hub's: cleared
-    CHECK(rig.desired("dev-3") == json::parse(R"({"on":true,"$version":1})"));
+    CHECK(rig.desired("dev-1") == json::parse(R"({"interval":30,"$version":3})"));
+    CHECK(rig.desired("dev-2") == json::parse(R"({"$version":3})"));  // absent from the hub's: cleared
+    CHECK(rig.desired("dev-3") == json::parse(R"({"on":true,"$version":2})"));
     std::lock_guard lock(rig.desired_mu);
     // Connected devices are told the difference, as a desired patch.
     bool dev1 = false;
     for (const auto& [d, body] : rig.desired_seen)
-        if (d == "dev-1" && json::parse(body) == json::parse(R"({"interval":30,"mode":null,"$version":2})")) dev1 = true;
+        if (d == "dev-1" && json::parse(body) == json::parse(R"({"interval":30,"mode":null,"$version":3})")) dev1 = true;
     CHECK(dev1);
     CHECK(rig.metric(R"(hubgate_twin_requests_total{op="upstream_get",result="ok"})") == 1);
 }

@@ -64,18 +64,18 @@ TEST_CASE("reported patches are merged, answered 204 with rising versions, and s
     Rig rig;
     auto a = rig.report("dev-1", R"({"fw":"1.0","temp":{"max":30,"min":10}})");
     CHECK(a.status == 204);
-    CHECK(a.version == 1);
+    CHECK(a.version == 2);  // the empty document was version 1: its first change is 2, as on IoT Hub
     a = rig.report("dev-1", R"({"temp":{"min":null},"fw":"1.1"})");
     CHECK(a.status == 204);
-    CHECK(a.version == 2);
+    CHECK(a.version == 3);
     rig.open();
     const auto g = rig.get("dev-1");
     CHECK(json::parse(g.body) ==
-          json::parse(R"({"desired":{"$version":1},"reported":{"fw":"1.1","temp":{"max":30},"$version":2}})"));
+          json::parse(R"({"desired":{"$version":1},"reported":{"fw":"1.1","temp":{"max":30},"$version":3}})"));
     const auto read = store::read_twin(rig.dir.file("hubgate.db"), "dev-1");
     REQUIRE(read.ok());
     REQUIRE(read->has_value());
-    CHECK((*read)->reported_version == 2);
+    CHECK((*read)->reported_version == 3);
     CHECK(rig.get("dev-2").body == R"({"desired":{"$version":1},"reported":{"$version":1}})");
 }
 
@@ -86,7 +86,7 @@ TEST_CASE("a refused reported patch is answered 400 with an error body and chang
     const auto body = json::parse(a.body);
     CHECK(body.contains("errorCode"));
     CHECK(body.contains("message"));
-    CHECK(rig.report("dev-1", R"({"x":1})").version == 1);
+    CHECK(rig.report("dev-1", R"({"x":1})").version == 2);  // the refusal used no version
 }
 
 TEST_CASE("a desired patch of the gateway's twin reaches each named device with its own version") {
@@ -107,12 +107,12 @@ TEST_CASE("a desired patch of the gateway's twin reaches each named device with 
     REQUIRE(seen.size() == 3);
     for (const auto& [d, body, v] : seen) {
         if (d == "dev-2") {
-            CHECK(json::parse(body) == json::parse(R"({"mode":"eco","$version":1})"));
+            CHECK(json::parse(body) == json::parse(R"({"mode":"eco","$version":2})"));
         } else {
             CHECK(d == "a.b");
         }
     }
-    CHECK(json::parse(rig.get("a.b").body)["desired"] == json::parse(R"({"led":true,"$version":2})"));
+    CHECK(json::parse(rig.get("a.b").body)["desired"] == json::parse(R"({"led":true,"$version":3})"));
 }
 
 TEST_CASE("get_desired reads the desired document alone, and the document listener gets the whole document after each change") {
@@ -136,14 +136,14 @@ TEST_CASE("get_desired reads the desired document alone, and the document listen
     two.get_future().wait();
     std::lock_guard lock(mu);
     REQUIRE(docs.size() == 2);
-    CHECK(json::parse(docs[0].first) == json::parse(R"({"interval":30,"mode":"eco","$version":1})"));
-    CHECK(json::parse(docs[1].first) == json::parse(R"({"interval":30,"led":true,"$version":2})"));
-    CHECK(docs[1].second == 2);
+    CHECK(json::parse(docs[0].first) == json::parse(R"({"interval":30,"mode":"eco","$version":2})"));
+    CHECK(json::parse(docs[1].first) == json::parse(R"({"interval":30,"led":true,"$version":3})"));
+    CHECK(docs[1].second == 3);
     std::promise<TwinAnswer> later;
     rig.service->get_desired("dev-1", [&](TwinAnswer x) { later.set_value(std::move(x)); });
     const auto b = later.get_future().get();
     CHECK(json::parse(b.body) == json::parse(docs[1].first));
-    CHECK(b.version == 2);
+    CHECK(b.version == 3);
 }
 
 }  // TEST_SUITE
