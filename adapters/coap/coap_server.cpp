@@ -124,6 +124,28 @@ struct Pending {
     DedupCache::Entry answer;
 };
 
+// Hands answers from other threads (the store's writer, the twin service) to the loop without
+// holding the server: a thread that held it, even briefly, could end up its last owner and destroy
+// it after the io_context its timers belong to (ASan saw this in coap_telemetry_tests, a test whose
+// ingest answers from threads of its own). stop() closes it; later answers are dropped.
+class LoopPoster {
+public:
+    explicit LoopPoster(asio::io_context& io) : io_(&io) {}
+    template <class Handler>
+    void post(Handler&& h) {
+        std::lock_guard lock(mu_);
+        if (io_) asio::post(*io_, std::forward<Handler>(h));
+    }
+    void close() {
+        std::lock_guard lock(mu_);
+        io_ = nullptr;
+    }
+
+private:
+    std::mutex mu_;
+    asio::io_context* io_;
+};
+
 }  // namespace
 
 struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
@@ -143,6 +165,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     };
 
     asio::io_context& io;
+    std::shared_ptr<LoopPoster> poster = std::make_shared<LoopPoster>(io);
     ServerOptions options;
     DeviceDirectory& devices;
     IngestSink& ingest;
@@ -367,6 +390,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void stop() {
+        poster->close();
         if (!ctx) return;
         running = false;
         timer.cancel();
@@ -1040,10 +1064,9 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
     // The TwinSink's answer (any thread) back on the loop, into the deferred request's answer.
     std::function<void(TwinAnswer)> twin_reply(const std::shared_ptr<Pending>& p, std::string peer, std::string device,
                                                PathMatch::Kind kind) {
-        return [w = weak_from_this(), p, peer = std::move(peer), device = std::move(device), kind](TwinAnswer a) {
-            auto self = w.lock();
-            if (!self) return;
-            asio::post(self->io, [w, p, peer, device, kind, a = std::move(a)]() mutable {
+        return [post = poster, w = weak_from_this(), p, peer = std::move(peer), device = std::move(device),
+                kind](TwinAnswer a) {
+            post->post([w, p, peer, device, kind, a = std::move(a)]() mutable {
                 if (auto me = w.lock()) me->on_twin_answer(p, peer, device, kind, std::move(a));
             });
         };
@@ -1586,10 +1609,8 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
 
         std::vector<HubMessage> batch;
         batch.push_back(std::move(*built.message));
-        ingest.ingest(std::move(batch), [w = weak_from_this(), p, peer](IngestResult r) {
-            auto self = w.lock();
-            if (!self) return;
-            asio::post(self->io, [w, p, peer, r = std::move(r)]() mutable {
+        ingest.ingest(std::move(batch), [post = poster, w = weak_from_this(), p, peer](IngestResult r) {
+            post->post([w, p, peer, r = std::move(r)]() mutable {
                 if (auto me = w.lock()) me->on_ingested(p, peer, std::move(r));
             });
         });
