@@ -65,6 +65,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             require(path.find("devices/" + m.device_id + "/messages/events") !=
                     std::string_view::npos);
             break;
+        case PathMatch::Kind::devicebound:
+        case PathMatch::Kind::c2d_lock:
+        case PathMatch::Kind::c2d_abandon:
+        case PathMatch::Kind::twin:
+        case PathMatch::Kind::twin_reported:
+        case PathMatch::Kind::twin_desired: {
+            // The C2D and twin resources: the same id rule, the id the second segment, and the
+            // segment after it the resource's own.
+            require(hubgate::is_hub_id(m.device_id));
+            require(!m.device_id.empty() && m.device_id.size() <= 128);
+            const bool twin = m.kind == PathMatch::Kind::twin || m.kind == PathMatch::Kind::twin_reported ||
+                              m.kind == PathMatch::Kind::twin_desired;
+            require(path.find("devices/" + m.device_id + (twin ? "/twin" : "/messages/devicebound")) !=
+                    std::string_view::npos);
+            if (m.kind == PathMatch::Kind::c2d_lock || m.kind == PathMatch::Kind::c2d_abandon) {
+                // The lock is the ETag the device was given: 1 to 8 bytes, written back as lowercase hex.
+                require(!m.lock.empty() && m.lock.size() <= 8);
+                require(path.find(hubgate::coap::lock_to_hex(m.lock)) != std::string_view::npos);
+            } else {
+                require(m.lock.empty());
+            }
+            return 0;
+        }
     }
 
     const hubgate::coap::TelemetryRequest req{m.device_id, {}, query, cf, body};
