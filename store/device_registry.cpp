@@ -69,7 +69,7 @@ Result<bool> DeviceRegistry::remove(std::string_view id) {
     if (auto e = impl_->exec("BEGIN IMMEDIATE")) return *e;
     int removed = 0;
     for (const char* sql : {"DELETE FROM registered_devices WHERE id = ?", "DELETE FROM known_devices WHERE id = ?",
-                            "DELETE FROM device_routes WHERE id = ?"}) {
+                            "DELETE FROM device_routes WHERE id = ?", "DELETE FROM device_twins WHERE id = ?"}) {
         auto s = impl_->prepare(sql);
         if (!s) {
             impl_->exec("ROLLBACK");

@@ -138,3 +138,18 @@ TEST_CASE("a device's route is replaced, read back after a restart, and forgotte
     REQUIRE(reg->remove("zb-lamp").value());
     CHECK(reg->routes().value().empty());
 }
+
+TEST_CASE("removing a device deletes its twin, as IoT Hub deletes a deleted device's twin") {
+    StoreFixture f;
+    {
+        auto store = f.open();
+        std::promise<TwinUpdate> done;
+        store->twin_update("thermo-1", TwinSide::reported, [](const std::string&) { return Result<std::string>{R"({"fw":"1.2"})"}; },
+                           [&](TwinUpdate u) { done.set_value(std::move(u)); });
+        REQUIRE(done.get_future().get().version == 2);
+    }
+    REQUIRE(read_twin(f.options.limits.path, "thermo-1").value().has_value());
+    auto reg = open_registry(f.options.limits.path, false);
+    CHECK(reg->remove("thermo-1").value());
+    CHECK_FALSE(read_twin(f.options.limits.path, "thermo-1").value().has_value());
+}
