@@ -58,7 +58,7 @@ Peek peek(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("acknowledgements in seq order move the marker and empty whole tables; the rest is read after a reopen") {
+TEST_CASE("acknowledgements in seq order move the marker and empty whole tables, and the rest is read after a reopen") {
     StoreFixture f;
     f.options.segment_min_bytes = 2000;  // ~9 messages of 200 bytes per table at first
     {
@@ -99,7 +99,7 @@ TEST_CASE("acknowledgements in seq order move the marker and empty whole tables;
     }
 }
 
-TEST_CASE("an acknowledgement out of order deletes its rows; the marker later passes the gap") {
+TEST_CASE("an acknowledgement out of order deletes its rows, and the marker later passes the gap") {
     StoreFixture f;
     f.options.segment_min_bytes = 2000;
     auto store = f.open();
