@@ -74,7 +74,9 @@ TEST_CASE("the window opens, tells its observers once, and closes by itself when
     const auto start = std::chrono::steady_clock::now();
     io.run_for(3s);
     CHECK_FALSE(w.is_open());
-    CHECK(std::chrono::steady_clock::now() - start >= 1s);
+    // Not closed at once (a lower bound only; under qemu-user the timer has come back 0.4 ms
+    // before the second by this clock, so the bound leaves room for timer granularity).
+    CHECK(std::chrono::steady_clock::now() - start >= 900ms);
     CHECK(changes == std::vector<bool>{true, false});
     CHECK(w.closes_at() == std::chrono::system_clock::time_point{});
 }
