@@ -713,17 +713,19 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                    {4, 0, "bad_path", "device id '" + pm.device_id.substr(0, 128) + "' breaks the rule: " + kHubIdRule});
             return std::nullopt;
         }
-        const ListenerState* l = listener_for(s);
-        if (l && l->config.protocol == config::Protocol::coaps) {
-            if (auto r = check_dtls_device(s, pm.device_id, "C2D request")) {
-                refuse(resp, key, peer, *r);
-                return std::nullopt;
-            }
-        } else if (auto r = record_seen(pm.device_id)) {
+        if (auto r = check_device(s, pm.device_id, "C2D request")) {
             refuse(resp, key, peer, *r);
             return std::nullopt;
         }
         return pm;
+    }
+
+    // The device a C2D or twin path names: on coaps it must be the DTLS identity (check_dtls_device);
+    // on plain coap it is recorded as seen. A refusal to answer with, or nullopt.
+    std::optional<Refusal> check_device(coap_session_t* s, const std::string& device_id, const char* what) {
+        const ListenerState* l = listener_for(s);
+        if (l && l->config.protocol == config::Protocol::coaps) return check_dtls_device(s, device_id, what);
+        return record_seen(device_id);
     }
 
     static std::uint16_t media_type_for(const std::string& content_type) {
@@ -1036,13 +1038,7 @@ struct CoapServer::Impl : std::enable_shared_from_this<Impl> {
                                        : "")});
             return std::nullopt;
         }
-        const ListenerState* l = listener_for(s);
-        if (l && l->config.protocol == config::Protocol::coaps) {
-            if (auto r = check_dtls_device(s, pm.device_id, "twin request")) {
-                refuse(resp, key, peer, *r);
-                return std::nullopt;
-            }
-        } else if (auto r = record_seen(pm.device_id)) {
+        if (auto r = check_device(s, pm.device_id, "twin request")) {
             refuse(resp, key, peer, *r);
             return std::nullopt;
         }
