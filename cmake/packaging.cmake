@@ -19,9 +19,10 @@ if(CMAKE_CROSSCOMPILING AND CMAKE_SYSTEM_PROCESSOR STREQUAL "aarch64")
   set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE arm64)
 endif()
 # Library dependencies from dpkg-shlibdeps (arm64: the :arm64 packages' shlibs); the maintainer
-# scripts need systemd's sysusers and tmpfiles.
+# scripts need systemd's sysusers and tmpfiles. libavahi-client3 is named by hand: discovery
+# dlopen's it (gateway/discovery/avahi_api.hpp), which dpkg-shlibdeps cannot see.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, libavahi-client3")
 # DNS-SD discovery (docs/discovery.md) advertises through avahi-daemon; without it the gateway runs on.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "avahi-daemon")
 set(CPACK_STRIP_FILES ON)

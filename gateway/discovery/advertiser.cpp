@@ -5,13 +5,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <avahi-client/client.h>
-#include <avahi-client/publish.h>
-#include <avahi-common/alternative.h>
-#include <avahi-common/error.h>
-#include <avahi-common/malloc.h>
-#include <avahi-common/strlst.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/discovery/asio_poll.hpp"
+#include "gateway/discovery/avahi_api.hpp"
 #include "gateway/metrics/registry.hpp"
 
 namespace hubgate::discovery {
@@ -52,7 +46,8 @@ struct Advertiser::Impl {
     };
 
     Impl(asio::io_context& c, AdvertiserOptions o, metrics::Registry& registry)
-        : io(c),
+        : av(avahi_api(&av_missing)),
+          io(c),
           poll(c),
           options(std::move(o)),
           retry(c),
@@ -76,6 +71,8 @@ struct Advertiser::Impl {
         planned.set(static_cast<double>(entries.size()));
     }
 
+    std::string av_missing;  // why av is null: dlerror()'s text
+    const AvahiApi* av;      // libavahi-client, loaded now; null when it is not installed
     asio::io_context& io;
     AsioPoll poll;  // before client: Avahi frees its watches into it
     AdvertiserOptions options;
@@ -116,7 +113,7 @@ AvahiStringList* Advertiser::Impl::txt(const Entry& e) const {
     AvahiStringList* l = nullptr;
     // avahi_string_list_add prepends: add in reverse so that the wire order is gw, auth, pair.
     const auto items = txt_items(options.gateway_id, e.service.auth, pair_open);
-    for (auto it = items.rbegin(); it != items.rend(); ++it) l = avahi_string_list_add(l, it->c_str());
+    for (auto it = items.rbegin(); it != items.rend(); ++it) l = av->string_list_add(l, it->c_str());
     return l;
 }
 
@@ -128,10 +125,16 @@ void Advertiser::Impl::count() {
 
 void Advertiser::Impl::connect() {
     if (!running) return;
+    if (!av) {  // not installed: nothing to retry until the gateway restarts
+        spdlog::error("discovery: cannot load libavahi-client ({}); advertising nothing (install libavahi-client3, "
+                      "or set [discovery] mdns = false)",
+                      av_missing);
+        return;
+    }
     last_connect = std::chrono::steady_clock::now();
     int err = 0;
     // NO_FAIL: a bus without avahi-daemon is waited for (CONNECTING); no bus at all still fails here.
-    AvahiClient* c = avahi_client_new(poll.get(), AVAHI_CLIENT_NO_FAIL, &Impl::client_cb, this, &err);
+    AvahiClient* c = av->client_new(poll.get(), AVAHI_CLIENT_NO_FAIL, &Impl::client_cb, this, &err);
     if (!c) {
         client = nullptr;
         for (auto& e : entries) e.group = nullptr, e.established = false;
@@ -140,7 +143,7 @@ void Advertiser::Impl::connect() {
         if (!outage_logged) {
             outage_logged = true;
             spdlog::warn("discovery: cannot reach avahi-daemon over D-Bus ({}); advertising nothing, trying again "
-                         "every {} s", avahi_strerror(err), options.retry.count() / 1000.0);
+                         "every {} s", av->strerror(err), options.retry.count() / 1000.0);
         }
         schedule_connect(options.retry);
         return;
@@ -162,18 +165,18 @@ void Advertiser::Impl::schedule_connect(std::chrono::milliseconds after) {
 
 void Advertiser::Impl::drop_client() {
     if (!client) return;
-    avahi_client_free(client);  // frees its entry groups; the daemon withdraws what they held
+    av->client_free(client);  // frees its entry groups; the daemon withdraws what they held
     client = nullptr;
     for (auto& e : entries) e.group = nullptr, e.established = false;
     count();
 }
 
 void Advertiser::Impl::on_client(AvahiClient* c, AvahiClientState state) {
-    client = c;  // the first call comes from inside avahi_client_new()
+    client = c;  // the first call comes from inside av->client_new()
     switch (state) {
         case AVAHI_CLIENT_S_RUNNING: {
             connected.set(1);
-            const char* host = avahi_client_get_host_name_fqdn(c);
+            const char* host = av->client_get_host_name_fqdn(c);
             if (outage_logged)
                 spdlog::info("discovery: avahi-daemon is back ({}); advertising {} services again", host ? host : "?",
                              entries.size());
@@ -203,7 +206,7 @@ void Advertiser::Impl::on_client(AvahiClient* c, AvahiClientState state) {
             if (!outage_logged) {
                 outage_logged = true;
                 spdlog::warn("discovery: lost avahi-daemon ({}); advertising nothing until it is back",
-                             avahi_strerror(avahi_client_errno(c)));
+                             av->strerror(av->client_errno(c)));
             }
             // Never free a client inside its own callback: a new one from the loop, at once unless
             // the last one failed within a second (then after the retry period).
@@ -216,7 +219,7 @@ void Advertiser::Impl::on_client(AvahiClient* c, AvahiClientState state) {
 
 void Advertiser::Impl::reset_groups() {
     for (auto& e : entries) {
-        if (e.group) avahi_entry_group_reset(e.group);
+        if (e.group) av->entry_group_reset(e.group);
         e.established = false;
     }
     count();
@@ -225,39 +228,39 @@ void Advertiser::Impl::reset_groups() {
 void Advertiser::Impl::create(Entry& e) {
     if (!client) return;
     if (!e.group) {
-        e.group = avahi_entry_group_new(client, &Impl::group_cb, &e);
+        e.group = av->entry_group_new(client, &Impl::group_cb, &e);
         if (!e.group) {
             spdlog::error("discovery: cannot make an entry group for \"{}\": {}", e.name,
-                          avahi_strerror(avahi_client_errno(client)));
+                          av->strerror(av->client_errno(client)));
             return;
         }
     }
-    if (!avahi_entry_group_is_empty(e.group)) return;
+    if (!av->entry_group_is_empty(e.group)) return;
     const auto& s = e.service;
     for (int attempt = 0; attempt < 20; ++attempt) {
         AvahiStringList* l = txt(e);
-        int r = avahi_entry_group_add_service_strlst(e.group, interface_of(s.where), protocol_of(s.where),
+        int r = av->entry_group_add_service_strlst(e.group, interface_of(s.where), protocol_of(s.where),
                                                      static_cast<AvahiPublishFlags>(0), e.name.c_str(), s.type.c_str(),
                                                      nullptr, nullptr, s.port, l);
-        avahi_string_list_free(l);
+        av->string_list_free(l);
         if (r == AVAHI_ERR_COLLISION) {  // a service on this machine has the name already
-            char* alt = avahi_alternative_service_name(e.name.c_str());
+            char* alt = av->alternative_service_name(e.name.c_str());
             spdlog::warn("discovery: \"{}\" ({}) is taken on this machine; using \"{}\"", e.name, s.type, alt);
             e.name = alt;
-            avahi_free(alt);
+            av->free(alt);
             collisions.inc();
-            avahi_entry_group_reset(e.group);
+            av->entry_group_reset(e.group);
             continue;
         }
-        if (r >= 0) r = avahi_entry_group_commit(e.group);
+        if (r >= 0) r = av->entry_group_commit(e.group);
         if (r < 0)
-            spdlog::error("discovery: cannot advertise \"{}\" {} port {}: {}", e.name, s.type, s.port, avahi_strerror(r));
+            spdlog::error("discovery: cannot advertise \"{}\" {} port {}: {}", e.name, s.type, s.port, av->strerror(r));
         return;
     }
 }
 
 void Advertiser::Impl::on_group(Entry& e, AvahiEntryGroup* g, AvahiEntryGroupState state) {
-    e.group = g;  // may run before avahi_entry_group_new() has returned
+    e.group = g;  // may run before av->entry_group_new() has returned
     const auto& s = e.service;
     switch (state) {
         case AVAHI_ENTRY_GROUP_ESTABLISHED:
@@ -267,20 +270,20 @@ void Advertiser::Impl::on_group(Entry& e, AvahiEntryGroup* g, AvahiEntryGroupSta
                          pair_open ? "open" : "closed");
             break;
         case AVAHI_ENTRY_GROUP_COLLISION: {  // someone on the network has the name: take "NAME #2"
-            char* alt = avahi_alternative_service_name(e.name.c_str());
+            char* alt = av->alternative_service_name(e.name.c_str());
             spdlog::warn("discovery: \"{}\" ({}) is taken on the network; using \"{}\"", e.name, s.type, alt);
             e.name = alt;
-            avahi_free(alt);
+            av->free(alt);
             collisions.inc();
             e.established = false;
-            avahi_entry_group_reset(g);
+            av->entry_group_reset(g);
             create(e);
             break;
         }
         case AVAHI_ENTRY_GROUP_FAILURE:
             e.established = false;
             spdlog::error("discovery: advertising \"{}\" {} failed: {}", e.name, s.type,
-                          avahi_strerror(avahi_client_errno(avahi_entry_group_get_client(g))));
+                          av->strerror(av->client_errno(av->entry_group_get_client(g))));
             break;
         case AVAHI_ENTRY_GROUP_UNCOMMITED:
         case AVAHI_ENTRY_GROUP_REGISTERING:
@@ -296,15 +299,15 @@ void Advertiser::Impl::apply_pair(bool open) {
     std::size_t updated = 0;
     for (auto& e : entries) {
         // An empty or missing group gets the new value when it is built.
-        if (!e.group || avahi_entry_group_is_empty(e.group)) continue;
+        if (!e.group || av->entry_group_is_empty(e.group)) continue;
         AvahiStringList* l = txt(e);
-        const int r = avahi_entry_group_update_service_txt_strlst(e.group, interface_of(e.service.where),
+        const int r = av->entry_group_update_service_txt_strlst(e.group, interface_of(e.service.where),
                                                                   protocol_of(e.service.where),
                                                                   static_cast<AvahiPublishFlags>(0), e.name.c_str(),
                                                                   e.service.type.c_str(), nullptr, l);
-        avahi_string_list_free(l);
+        av->string_list_free(l);
         if (r < 0)
-            spdlog::warn("discovery: cannot update the TXT of \"{}\": {}", e.name, avahi_strerror(r));
+            spdlog::warn("discovery: cannot update the TXT of \"{}\": {}", e.name, av->strerror(r));
         else
             ++updated;
     }

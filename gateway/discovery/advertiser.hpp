@@ -1,5 +1,5 @@
-// Advertises the gateway's listeners with DNS-SD through avahi-daemon's D-Bus API (libavahi-client),
-// on the gateway's Asio loop (AsioPoll). Without D-Bus or avahi-daemon it logs once and retries;
+// Advertises the gateway's listeners with DNS-SD through avahi-daemon's D-Bus API (libavahi-client,
+// loaded when the first Advertiser is made: avahi_api.hpp), on the gateway's Asio loop (AsioPoll). Without D-Bus or avahi-daemon it logs once and retries;
 // when the daemon restarts, the services come back. Wired in gateway/app; docs/discovery.md.
 #pragma once
 
