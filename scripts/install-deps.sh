@@ -8,7 +8,7 @@ PKGS=(
   cmake g++ ninja-build pkg-config ccache clang-14 libclang-rt-14-dev
   # libraries (DESIGN.md "Dependencies")
   libboost-dev libsqlite3-dev libspdlog-dev doctest-dev libtoml11-dev nlohmann-json3-dev
-  libssl-dev libsystemd-dev libcli11-dev libpaho-mqttpp-dev libpaho-mqtt-dev libcoap3-dev libcbor-dev
+  libssl-dev libcli11-dev libpaho-mqttpp-dev libpaho-mqtt-dev libcoap3-dev libcbor-dev
   libavahi-client-dev libqrencode-dev
   # real peers for tests and the demo
   mosquitto mosquitto-clients libcoap3-bin curl python3 openssl

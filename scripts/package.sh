@@ -46,7 +46,7 @@ arm64)
         apt-get update -qq
     fi
     need crossbuild-essential-arm64 qemu-user-static \
-        libboost-dev:arm64 libsqlite3-dev:arm64 libspdlog-dev:arm64 libssl-dev:arm64 libsystemd-dev:arm64 \
+        libboost-dev:arm64 libsqlite3-dev:arm64 libspdlog-dev:arm64 libssl-dev:arm64 \
         libpaho-mqttpp-dev:arm64 libpaho-mqtt-dev:arm64 libcoap3-dev:arm64 libcbor-dev:arm64 libavahi-client-dev:arm64 libqrencode-dev:arm64
     cmake -S . -B build-arm64 -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-arm64.cmake -DHUBGATE_WERROR=ON \
         -DHUBGATE_TEST_HOOKS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr >/dev/null

@@ -2,8 +2,6 @@
 
 #include "gateway/app/app.hpp"
 
-#include <systemd/sd-daemon.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +17,7 @@
 #include "adapters/mqtt/mqtt_server.hpp"
 #include "gateway/c2d/c2d_relay.hpp"
 #include "gateway/c2d/multi_deliverer.hpp"
+#include "gateway/app/service_notify.hpp"
 #include "gateway/app/store_ingest.hpp"
 #include "gateway/app/version.hpp"
 #include "gateway/devices/device_directory.hpp"
@@ -170,8 +169,8 @@ int App::Impl::run() {
 
     store::Options store_opts;
     store_opts.limits = cfg.store;
-    if (std::uint64_t usec = 0; sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
-        watchdog_usec = std::chrono::microseconds(usec);
+    if (const auto period = service_watchdog_period(); period.count() > 0) {
+        watchdog_usec = period;
         // The idle writer reports in well within the staleness bound watchdog_tick() applies.
         store_opts.heartbeat_interval = std::min(store_opts.heartbeat_interval,
             std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_usec / 4)));
@@ -377,7 +376,7 @@ int App::Impl::run() {
     if (advertiser) pairing->window().on_change([this](bool open) { advertiser->set_pair_open(open); });
 
     wait_for_signals();
-    sd_notify(0, "READY=1");
+    notify_service_manager("READY=1");
     spdlog::info("ready");
     if (watchdog_usec.count() > 0) {
         spdlog::info("watchdog: pinging systemd every {} ms while the event loop and the store writer make progress",
@@ -399,7 +398,7 @@ void App::Impl::watchdog_tick() {
     const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(watchdog_usec / 2);
     const auto age = std::chrono::steady_clock::now() - store->writer_heartbeat();
     if (age <= period) {
-        sd_notify(0, "WATCHDOG=1");
+        notify_service_manager("WATCHDOG=1");
         writer_stale_logged = false;
     } else if (!writer_stale_logged) {
         writer_stale_logged = true;
@@ -518,7 +517,7 @@ Status App::Impl::register_paired(const pairing::NewDevice& d) {
 void App::Impl::shutdown() {
     if (stopping) return;
     stopping = true;
-    sd_notify(0, "STOPPING=1");
+    notify_service_manager("STOPPING=1");
     if (watchdog) watchdog->cancel();
     if (test_wedge) test_wedge->cancel();
     if (test_pair_signal) test_pair_signal->cancel();

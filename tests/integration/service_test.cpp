@@ -12,6 +12,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstddef>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,7 +27,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// The unix datagram socket systemd would listen on (NOTIFY_SOCKET).
+// The unix datagram socket systemd would listen on (NOTIFY_SOCKET): a path, or "@name" for a name
+// in the abstract namespace (what NOTIFY_SOCKET holds for a service in a container, for example).
 class NotifySocket {
 public:
     explicit NotifySocket(std::string path) : path_(std::move(path)) {
@@ -34,7 +38,12 @@ public:
         a.sun_family = AF_UNIX;
         REQUIRE(path_.size() < sizeof a.sun_path);
         path_.copy(a.sun_path, path_.size());
-        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t len = sizeof a;
+        if (path_[0] == '@') {
+            a.sun_path[0] = '\0';
+            len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size());
+        }
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) == 0);
     }
     ~NotifySocket() { ::close(fd_); }
     const std::string& path() const { return path_; }
@@ -123,6 +132,62 @@ TEST_CASE("without WATCHDOG_USEC the gateway sends READY=1 and no pings") {
     INFO(gw.output());
     REQUIRE(count(ready, "READY=1") == 1);
     CHECK(count(notify.read_until(Clock::now() + 1s), "WATCHDOG=1") == 0);
+}
+
+TEST_CASE("NOTIFY_SOCKET in the abstract namespace (@name) gets READY=1 and the pings") {
+    TempDir dir;
+    NotifySocket notify("@hubgate-service-test-" + std::to_string(::getpid()));
+    const auto port = free_tcp_port();
+    const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
+    Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
+    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    INFO(gw.output());
+    REQUIRE(count(ready, "READY=1") == 1);
+    CHECK(count(notify.read_until(ready.back().at + 1s), "WATCHDOG=1") >= 2);
+}
+
+TEST_CASE("a WATCHDOG_PID naming another process: READY=1 but no pings (the watchdog is not ours)") {
+    TempDir dir;
+    NotifySocket notify(dir.file("notify.sock"));
+    const auto port = free_tcp_port();
+    const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
+    Process gw({HUBGATE_BINARY, "run", "-c", path},
+               {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000", "WATCHDOG_PID=" + std::to_string(::getpid())});
+    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    INFO(gw.output());
+    REQUIRE(count(ready, "READY=1") == 1);
+    CHECK(count(notify.read_until(Clock::now() + 1s), "WATCHDOG=1") == 0);
+    CHECK(gw.output().find("watchdog: pinging") == std::string::npos);
+}
+
+// The libraries mapped into a running gateway's address space (/proc/PID/maps).
+static std::string mapped_files(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST_CASE("libavahi-client is loaded only when a listener is advertised, libsystemd never") {
+    // Discovery dlopen's libavahi-client (and with it libdbus and libsystemd) when a listener is to
+    // be advertised; the notify protocol is the gateway's own. Together 1.2 MB of idle RSS.
+    for (const bool lan : {false, true}) {
+        CAPTURE(lan);
+        TempDir dir;
+        NotifySocket notify(dir.file("notify.sock"));
+        const auto metrics = free_tcp_port();
+        const std::string listener = "[[listener]]\nprotocol = \"mqtt\"\nauth = \"none\"\nbind = \"" +
+                                     std::string(lan ? "0.0.0.0:" : "127.0.0.1:") + std::to_string(free_tcp_port()) + "\"\n";
+        const auto path = dir.write("hubgate.toml", minimal_config(dir, metrics, listener));
+        Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path()});
+        REQUIRE(count(notify.read_until(Clock::now() + 20s, "READY=1"), "READY=1") == 1);
+        const auto maps = mapped_files(gw.pid());
+        INFO(gw.output());
+        REQUIRE(maps.find("libc.so") != std::string::npos);  // the file is what we think it is
+        CHECK((maps.find("libavahi-client") != std::string::npos) == lan);
+        if (!lan) {
+            CHECK(maps.find("libdbus-1") == std::string::npos);
+            CHECK(maps.find("libsystemd") == std::string::npos);
+        }
+    }
 }
 
 #ifdef HUBGATE_TEST_HOOKS_BUILT

@@ -25,10 +25,11 @@ version=$(sed -nE 's/^project\(hubgate VERSION ([0-9.]+).*/\1/p' CMakeLists.txt)
 [ "$(field Version)" = "$version" ] || bad "Version is '$(field Version)', not $version"
 [ "$(basename "$deb")" = "hubgate_${version}_${arch}.deb" ] || bad "file name is not hubgate_${version}_${arch}.deb"
 
-# Depends: what dpkg-shlibdeps found for the libraries hubgate links, with versions, plus systemd.
+# Depends: what dpkg-shlibdeps found for the libraries hubgate links, with versions, plus systemd and
+# libavahi-client3 (dlopen'd by discovery, named in cmake/packaging.cmake).
 depends=$(field Depends)
 # (Extended regexes: the package names as Debian 12 spells them.)
-for lib in 'libc6' 'libstdc\+\+6' 'libsqlite3-0' 'libssl3' 'libsystemd0' 'libpaho-mqttpp3-1' 'libpaho-mqtt1\.3' \
+for lib in 'libc6' 'libstdc\+\+6' 'libsqlite3-0' 'libssl3' 'libpaho-mqttpp3-1' 'libpaho-mqtt1\.3' \
            'libcoap3' 'libfmt9' 'libspdlog1\.10(-fmt9)?' 'libcbor0\.8' 'libavahi-client3' 'systemd'; do
     echo "$depends" | tr ',' '\n' | grep -qE "^ *$lib( |$)" || bad "Depends lacks $lib: $depends"
 done
