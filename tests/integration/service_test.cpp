@@ -78,6 +78,19 @@ std::size_t count(const std::vector<NotifySocket::Datagram>& ds, const std::stri
     return n;
 }
 
+// A minimal config in `dir` (metrics on a free port, `extra` appended); returns its path.
+std::string write_config(const TempDir& dir, const std::string& extra = {}) {
+    return dir.write("hubgate.toml", minimal_config(dir, free_tcp_port(), extra));
+}
+
+// Waits for the gateway's READY=1 (exactly one); returns the datagrams up to it.
+std::vector<NotifySocket::Datagram> wait_ready(NotifySocket& notify, const Process& gw) {
+    auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    INFO(gw.output());
+    REQUIRE(count(ready, "READY=1") == 1);
+    return ready;
+}
+
 // A socket holding 127.0.0.1:port (TCP: listening; UDP: bound, without SO_REUSEADDR).
 struct Occupied {
     explicit Occupied(int type) {
@@ -109,12 +122,10 @@ RunResult run_gateway(const TempDir& dir, const std::string& config, std::vector
 TEST_CASE("under a watchdog the gateway sends READY=1, then WATCHDOG=1 every WATCHDOG_USEC/2") {
     TempDir dir;
     NotifySocket notify(dir.file("notify.sock"));
-    const auto port = free_tcp_port();
-    const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
+    const auto path = write_config(dir);
     Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
-    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    const auto ready = wait_ready(notify, gw);
     INFO(gw.output());
-    REQUIRE(count(ready, "READY=1") == 1);
     // 200 ms period: about 10 pings in the 2 s after READY; allow for a slow machine.
     const auto got = notify.read_until(ready.back().at + 2s);
     CHECK(count(got, "WATCHDOG=1") >= 5);
@@ -125,37 +136,31 @@ TEST_CASE("under a watchdog the gateway sends READY=1, then WATCHDOG=1 every WAT
 TEST_CASE("without WATCHDOG_USEC the gateway sends READY=1 and no pings") {
     TempDir dir;
     NotifySocket notify(dir.file("notify.sock"));
-    const auto port = free_tcp_port();
-    const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
+    const auto path = write_config(dir);
     Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path()});
-    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    wait_ready(notify, gw);
     INFO(gw.output());
-    REQUIRE(count(ready, "READY=1") == 1);
     CHECK(count(notify.read_until(Clock::now() + 1s), "WATCHDOG=1") == 0);
 }
 
 TEST_CASE("NOTIFY_SOCKET in the abstract namespace (@name) gets READY=1 and the pings") {
     TempDir dir;
     NotifySocket notify("@hubgate-service-test-" + std::to_string(::getpid()));
-    const auto port = free_tcp_port();
-    const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
+    const auto path = write_config(dir);
     Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
-    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    const auto ready = wait_ready(notify, gw);
     INFO(gw.output());
-    REQUIRE(count(ready, "READY=1") == 1);
     CHECK(count(notify.read_until(ready.back().at + 1s), "WATCHDOG=1") >= 2);
 }
 
 TEST_CASE("a WATCHDOG_PID naming another process: READY=1 but no pings (the watchdog is not ours)") {
     TempDir dir;
     NotifySocket notify(dir.file("notify.sock"));
-    const auto port = free_tcp_port();
-    const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
+    const auto path = write_config(dir);
     Process gw({HUBGATE_BINARY, "run", "-c", path},
                {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000", "WATCHDOG_PID=" + std::to_string(::getpid())});
-    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    wait_ready(notify, gw);
     INFO(gw.output());
-    REQUIRE(count(ready, "READY=1") == 1);
     CHECK(count(notify.read_until(Clock::now() + 1s), "WATCHDOG=1") == 0);
     CHECK(gw.output().find("watchdog: pinging") == std::string::npos);
 }
@@ -173,12 +178,10 @@ TEST_CASE("libavahi-client is loaded only when a listener is advertised, libsyst
         CAPTURE(lan);
         TempDir dir;
         NotifySocket notify(dir.file("notify.sock"));
-        const auto metrics = free_tcp_port();
         const std::string listener = "[[listener]]\nprotocol = \"mqtt\"\nauth = \"none\"\nbind = \"" +
                                      std::string(lan ? "0.0.0.0:" : "127.0.0.1:") + std::to_string(free_tcp_port()) + "\"\n";
-        const auto path = dir.write("hubgate.toml", minimal_config(dir, metrics, listener));
-        Process gw({HUBGATE_BINARY, "run", "-c", path}, {"NOTIFY_SOCKET=" + notify.path()});
-        REQUIRE(count(notify.read_until(Clock::now() + 20s, "READY=1"), "READY=1") == 1);
+        Process gw({HUBGATE_BINARY, "run", "-c", write_config(dir, listener)}, {"NOTIFY_SOCKET=" + notify.path()});
+        wait_ready(notify, gw);
         const auto maps = mapped_files(gw.pid());
         INFO(gw.output());
         REQUIRE(maps.find("libc.so") != std::string::npos);  // the file is what we think it is
@@ -194,13 +197,12 @@ TEST_CASE("libavahi-client is loaded only when a listener is advertised, libsyst
 TEST_CASE("a wedged store writer stops the watchdog pings while the event loop runs on") {
     TempDir dir;
     NotifySocket notify(dir.file("notify.sock"));
-    const auto port = free_tcp_port();
+    const auto port = free_tcp_port();  // metrics: /healthz answers while the writer is wedged
     const auto path = dir.write("hubgate.toml", minimal_config(dir, port));
     Process gw({HUBGATE_BINARY, "run", "-c", path},
                {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000", "HUBGATE_TEST_WEDGE_STORE_AFTER_MS=1000"});
-    const auto ready = notify.read_until(Clock::now() + 20s, "READY=1");
+    const auto ready = wait_ready(notify, gw);
     INFO(gw.output());
-    REQUIRE(count(ready, "READY=1") == 1);
     const auto ready_at = ready.back().at;
     const auto got = notify.read_until(ready_at + 4s);
     CHECK(count(got, "WATCHDOG=1") >= 2);  // before the wedge, 1 s after READY
