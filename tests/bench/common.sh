@@ -21,10 +21,10 @@ CFG
   mpid=$!
   pids+=("$mpid")
 }
-# run_hubgate: starts $build/hubgate on $work/hubgate.toml (logs in $work/hubgate.log), waits for
-# /healthz on $metrics; sets hpid. stop_hubgate: SIGTERM and wait.
+# run_hubgate: starts $build/hubgate (or $HUBGATE_BIN, another build) on $work/hubgate.toml (logs
+# in $work/hubgate.log), waits for /healthz on $metrics; sets hpid. stop_hubgate: SIGTERM and wait.
 run_hubgate() {
-  "$build/hubgate" run -c "$work/hubgate.toml" 2>"$work/hubgate.log" &
+  "${HUBGATE_BIN:-$build/hubgate}" run -c "$work/hubgate.toml" 2>"$work/hubgate.log" &
   hpid=$!
   pids+=("$hpid")
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$metrics/healthz" >/dev/null && return; sleep 0.1; done

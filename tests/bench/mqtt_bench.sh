@@ -3,6 +3,7 @@
 # payloads, hubgate (durable before PUBACK) vs mosquitto (no persistence) in the same run with the
 # same client (tests/bench/mqtt_load.cpp); RSS idle and with 1000 connected devices.
 # Usage: tests/bench/mqtt_bench.sh [TOTAL_MESSAGES_PER_RUN] [REPEATS]
+# Env: HUBGATE_BIN=path (another build of hubgate, e.g. the one before a change; same client).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 total=${1:-20000}
