@@ -17,6 +17,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "tests/support/coap_client.hpp"
+#include "tests/support/coap_rig.hpp"
 #include "tests/support/coap_psk_client.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
@@ -35,31 +36,17 @@ using test::RecordingIngest;
 struct Server {
     explicit Server(std::uint32_t lock_timeout_seconds = 60) {
         devices.replace_static({{"dev-1", kKey, "thermo"}, {"dev-2", kKey, ""}});
-        config::Listener udp;
-        udp.protocol = config::Protocol::coap;
-        udp.bind = {"127.0.0.1", 0};
-        udp.auth = config::ListenerAuth::none;
-        udp.module_id = "coap";
-        config::Listener dtls = udp;
-        dtls.protocol = config::Protocol::coaps;
-        dtls.auth = config::ListenerAuth::psk;
-        coap::ServerOptions opts;
-        opts.listeners = {udp, dtls};
+        auto opts = test::coap_rig_options("coap");
         opts.lock_timeout_seconds = lock_timeout_seconds;
         server = std::make_unique<coap::CoapServer>(io, opts, devices, ingest, registry);
-        auto err = server->start();
-        REQUIRE_MESSAGE(!err, (err ? err->reason : ""));
-        thread = std::thread([this] { io.run(); });
+        thread = test::start_coap_rig(*server, io);
     }
     ~Server() {
         io.stop();
         thread.join();
         server.reset();
     }
-    std::string uri(bool dtls, const std::string& path) const {
-        return std::string(dtls ? "coaps" : "coap") + "://127.0.0.1:" + std::to_string(server->ports().at(dtls ? 1 : 0)) +
-               path;
-    }
+    std::string uri(bool dtls, const std::string& path) const { return test::coap_rig_uri(*server, dtls, path); }
 
     boost::asio::io_context io;
     metrics::Registry registry;

@@ -13,6 +13,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/translate/translator.hpp"
 #include "tests/support/coap_client.hpp"
+#include "tests/support/coap_rig.hpp"
 #include "tests/support/recording_ingest.hpp"
 
 using namespace hubgate;
@@ -43,30 +44,17 @@ struct Server {
              path_rule("lenient-json", "/lenient/{device}", "json", "raw")},
             {}, "gw-1", errors));
         REQUIRE(errors.empty());
-        config::Listener udp;
-        udp.protocol = config::Protocol::coap;
-        udp.bind = {"127.0.0.1", 0};
-        udp.auth = config::ListenerAuth::none;
-        config::Listener dtls = udp;
-        dtls.protocol = config::Protocol::coaps;
-        dtls.auth = config::ListenerAuth::psk;
-        coap::ServerOptions opts;
-        opts.listeners = {udp, dtls};
+        auto opts = test::coap_rig_options();
         opts.translator = &translator;
         server = std::make_unique<coap::CoapServer>(io, opts, devices, ingest, registry);
-        auto err = server->start();
-        REQUIRE_MESSAGE(!err, (err ? err->reason : ""));
-        thread = std::thread([this] { io.run(); });
+        thread = test::start_coap_rig(*server, io);
     }
     ~Server() {
         io.stop();
         thread.join();
         server.reset();
     }
-    std::string uri(bool dtls, const std::string& path) const {
-        return std::string(dtls ? "coaps" : "coap") + "://127.0.0.1:" + std::to_string(server->ports().at(dtls ? 1 : 0)) +
-               path;
-    }
+    std::string uri(bool dtls, const std::string& path) const { return test::coap_rig_uri(*server, dtls, path); }
 
     boost::asio::io_context io;
     metrics::Registry registry;

@@ -19,6 +19,7 @@
 #include "gateway/metrics/registry.hpp"
 #include "gateway/pipeline/twins.hpp"
 #include "tests/support/coap_client.hpp"
+#include "tests/support/coap_rig.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording_ingest.hpp"
@@ -101,30 +102,17 @@ struct FakeTwins final : TwinSink {
 struct Server {
     Server() {
         devices.replace_static({{"dev-1", kKey, ""}, {"dev-2", kKey, ""}});
-        config::Listener udp;
-        udp.protocol = config::Protocol::coap;
-        udp.bind = {"127.0.0.1", 0};
-        udp.auth = config::ListenerAuth::none;
-        config::Listener dtls = udp;
-        dtls.protocol = config::Protocol::coaps;
-        dtls.auth = config::ListenerAuth::psk;
-        coap::ServerOptions opts;
-        opts.listeners = {udp, dtls};
+        auto opts = test::coap_rig_options();
         opts.twins = &twins;
         server = std::make_unique<coap::CoapServer>(io, opts, devices, ingest, registry);
-        auto err = server->start();
-        REQUIRE_MESSAGE(!err, (err ? err->reason : ""));
-        thread = std::thread([this] { io.run(); });
+        thread = test::start_coap_rig(*server, io);
     }
     ~Server() {
         io.stop();
         thread.join();
         server.reset();
     }
-    std::string uri(bool dtls, const std::string& path) const {
-        return std::string(dtls ? "coaps" : "coap") + "://127.0.0.1:" + std::to_string(server->ports().at(dtls ? 1 : 0)) +
-               path;
-    }
+    std::string uri(bool dtls, const std::string& path) const { return test::coap_rig_uri(*server, dtls, path); }
     double metric(const std::string& name, const std::string& label_value) {
         const std::string text = registry.render();
         const std::string series = "\n" + name + (label_value.empty() ? "" : "{reason=\"" + label_value + "\"}") + " ";
