@@ -240,8 +240,8 @@ void Advertiser::Impl::create(Entry& e) {
     for (int attempt = 0; attempt < 20; ++attempt) {
         AvahiStringList* l = txt(e);
         int r = av->entry_group_add_service_strlst(e.group, interface_of(s.where), protocol_of(s.where),
-                                                     static_cast<AvahiPublishFlags>(0), e.name.c_str(), s.type.c_str(),
-                                                     nullptr, nullptr, s.port, l);
+                                                   static_cast<AvahiPublishFlags>(0), e.name.c_str(), s.type.c_str(),
+                                                   nullptr, nullptr, s.port, l);
         av->string_list_free(l);
         if (r == AVAHI_ERR_COLLISION) {  // a service on this machine has the name already
             char* alt = av->alternative_service_name(e.name.c_str());
@@ -302,9 +302,9 @@ void Advertiser::Impl::apply_pair(bool open) {
         if (!e.group || av->entry_group_is_empty(e.group)) continue;
         AvahiStringList* l = txt(e);
         const int r = av->entry_group_update_service_txt_strlst(e.group, interface_of(e.service.where),
-                                                                  protocol_of(e.service.where),
-                                                                  static_cast<AvahiPublishFlags>(0), e.name.c_str(),
-                                                                  e.service.type.c_str(), nullptr, l);
+                                                                protocol_of(e.service.where),
+                                                                static_cast<AvahiPublishFlags>(0), e.name.c_str(),
+                                                                e.service.type.c_str(), nullptr, l);
         av->string_list_free(l);
         if (r < 0)
             spdlog::warn("discovery: cannot update the TXT of \"{}\": {}", e.name, av->strerror(r));

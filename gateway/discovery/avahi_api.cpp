@@ -30,32 +30,35 @@ bool bind(void* handle, F& slot, const char* name, std::string& why) {
 
 Loaded load() {
     Loaded l;
-    // Never dlclose'd: avahi's D-Bus connection outlives any one client in libdbus's own state.
-    void* h = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char* e = dlerror();
-        l.why = e ? e : std::string("cannot load ") + kLibrary;
-        return l;
-    }
-    AvahiApi& a = l.api;
-    l.ok = bind(h, a.client_new, "avahi_client_new", l.why) && bind(h, a.client_free, "avahi_client_free", l.why) &&
-           bind(h, a.client_errno, "avahi_client_errno", l.why) &&
-           bind(h, a.client_get_host_name_fqdn, "avahi_client_get_host_name_fqdn", l.why) &&
-           bind(h, a.entry_group_new, "avahi_entry_group_new", l.why) &&
-           bind(h, a.entry_group_get_client, "avahi_entry_group_get_client", l.why) &&
-           bind(h, a.entry_group_is_empty, "avahi_entry_group_is_empty", l.why) &&
-           bind(h, a.entry_group_reset, "avahi_entry_group_reset", l.why) &&
-           bind(h, a.entry_group_commit, "avahi_entry_group_commit", l.why) &&
-           bind(h, a.entry_group_add_service_strlst, "avahi_entry_group_add_service_strlst", l.why) &&
-           bind(h, a.entry_group_update_service_txt_strlst, "avahi_entry_group_update_service_txt_strlst", l.why) &&
-           bind(h, a.alternative_service_name, "avahi_alternative_service_name", l.why) &&
-           bind(h, a.strerror, "avahi_strerror", l.why) && bind(h, a.free, "avahi_free", l.why) &&
-           bind(h, a.string_list_add, "avahi_string_list_add", l.why) &&
-           bind(h, a.string_list_free, "avahi_string_list_free", l.why);
+    l.ok = load_avahi_api(kLibrary, l.api, l.why);
     return l;
 }
 
 }  // namespace
+
+bool load_avahi_api(const char* library, AvahiApi& a, std::string& why) {
+    // Never dlclose'd: avahi's D-Bus connection outlives any one client in libdbus's own state.
+    void* h = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char* e = dlerror();
+        why = e ? e : std::string("cannot load ") + library;
+        return false;
+    }
+    return bind(h, a.client_new, "avahi_client_new", why) && bind(h, a.client_free, "avahi_client_free", why) &&
+           bind(h, a.client_errno, "avahi_client_errno", why) &&
+           bind(h, a.client_get_host_name_fqdn, "avahi_client_get_host_name_fqdn", why) &&
+           bind(h, a.entry_group_new, "avahi_entry_group_new", why) &&
+           bind(h, a.entry_group_get_client, "avahi_entry_group_get_client", why) &&
+           bind(h, a.entry_group_is_empty, "avahi_entry_group_is_empty", why) &&
+           bind(h, a.entry_group_reset, "avahi_entry_group_reset", why) &&
+           bind(h, a.entry_group_commit, "avahi_entry_group_commit", why) &&
+           bind(h, a.entry_group_add_service_strlst, "avahi_entry_group_add_service_strlst", why) &&
+           bind(h, a.entry_group_update_service_txt_strlst, "avahi_entry_group_update_service_txt_strlst", why) &&
+           bind(h, a.alternative_service_name, "avahi_alternative_service_name", why) &&
+           bind(h, a.strerror, "avahi_strerror", why) && bind(h, a.free, "avahi_free", why) &&
+           bind(h, a.string_list_add, "avahi_string_list_add", why) &&
+           bind(h, a.string_list_free, "avahi_string_list_free", why);
+}
 
 const AvahiApi* avahi_api(std::string* why) {
     static const Loaded loaded = load();  // C++11 magic static: one load, any thread

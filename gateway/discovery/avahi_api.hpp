@@ -35,8 +35,12 @@ struct AvahiApi {
     decltype(&::avahi_string_list_free) string_list_free = nullptr;
 };
 
-// The table, loaded once (thread-safe) and kept for the life of the process; null when the library
-// or one of its functions is missing, with *why saying which (dlerror's text).
+// The table from libavahi-client.so.3, loaded once (thread-safe) and kept for the life of the
+// process; null when the library or one of its functions is missing, with *why saying which.
 const AvahiApi* avahi_api(std::string* why);
+
+// Loads `library` and binds every function of `api`: false with `why` (dlerror's text, which names
+// the library or the function) when it cannot. What avahi_api() does once; separate for its tests.
+bool load_avahi_api(const char* library, AvahiApi& api, std::string& why);
 
 }  // namespace hubgate::discovery
